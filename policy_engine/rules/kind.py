@@ -37,6 +37,7 @@ class Check:
     remediation: pl.Expr
     near: pl.Expr | None = None
     description: str = ""  # what this check verifies, in plain language (report, SARIF help)
+    scope: str = "position"  # "account": one finding per account (the first breaching position's values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +56,7 @@ class RuleKind:
     params_schema: Mapping[str, Any]
     build: Callable[[Rule, BuildContext], tuple[Check, ...]]
     example: str = ""  # a YAML rule, validated by the registry meta-tests
+    # params holding expression-language text (conditions), parsed and column-checked by validation
+    expression_params: tuple[str, ...] = ()
+    # semantic checks beyond the schema: (path inside params, message) for each problem
+    semantic_check: Callable[[Mapping[str, Any], Policy], list[tuple[tuple[str | int, ...], str]]] | None = None

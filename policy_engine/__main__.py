@@ -1,0 +1,3 @@
+from policy_engine.cli import main
+
+raise SystemExit(main())

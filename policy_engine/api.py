@@ -1,0 +1,133 @@
+"""The public API: compose load -> validate -> compile -> evaluate. The CLI is a thin layer on it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import polars as pl
+
+from policy_engine import __version__
+from policy_engine.compile import compile_pack, referenced_columns
+from policy_engine.data import Inputs, file_sha256, load_inputs
+from policy_engine.errors import DataError
+from policy_engine.evaluate import Evaluation, evaluate
+from policy_engine.metrics import derive
+from policy_engine.model import MetricSettings, PolicyPack
+from policy_engine.policy import load_pack
+from policy_engine.preflight import column_issues, profile_issues
+
+# Columns computed with a window over the account: their float sums depend on row order, so the
+# positions are put in a canonical order first when a rule reads them.
+_ACCOUNT_AGGREGATES = frozenset({"gross_exposure", "account_leverage"})
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """Facts about a run, for the report header and audit trail."""
+
+    engine_version: str
+    generated_at: str
+    as_of: str | None
+    input_files: tuple[tuple[str, str, str], ...]  # (role, path, sha256)
+    policy_pack: tuple[tuple[str, str], ...]  # (policy id, version)
+    policy_hash: str
+    positions: int
+    accounts: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    pack: PolicyPack
+    inputs: Inputs
+    evaluation: Evaluation
+    info: RunInfo
+    extra: dict[str, object] = field(default_factory=dict)  # room for diff/history/waiver sections
+
+    @property
+    def findings(self) -> pl.DataFrame:
+        return self.evaluation.findings
+
+
+def base_frame(inputs: Inputs, settings: MetricSettings, canonical_order: bool = False) -> pl.LazyFrame:
+    positions = inputs.positions.lazy()
+    if canonical_order:
+        positions = positions.sort("account_id", "position_id")
+    return derive(
+        positions,
+        None if inputs.accounts is None else inputs.accounts.lazy(),
+        settings,
+        None if inputs.volatility is None else inputs.volatility.lazy(),
+        inputs.brackets,
+    )
+
+
+def _as_of(inputs: Inputs, as_of: str | None) -> str | None:
+    if as_of:
+        return as_of
+    for name in ("as_of", "snapshot_time", "timestamp"):
+        if name in inputs.positions.columns and inputs.positions.height:
+            value = inputs.positions.get_column(name).cast(pl.String).max()
+            return None if value is None else str(value)
+    return None
+
+
+def run_info(pack: PolicyPack, inputs: Inputs, as_of: str | None, now: dt.datetime | None = None) -> RunInfo:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return RunInfo(
+        engine_version=__version__,
+        generated_at=now.astimezone(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        as_of=_as_of(inputs, as_of),
+        input_files=tuple((role, path, file_sha256(path)) for role, path in inputs.files),
+        policy_pack=tuple((p.id, p.version) for p in pack.policies),
+        policy_hash=pack.content_hash,
+        positions=inputs.positions.height,
+        accounts=0 if inputs.accounts is None else inputs.accounts.height,
+    )
+
+
+def evaluate_inputs(pack: PolicyPack, inputs: Inputs, keep_positions: bool = False) -> Evaluation:
+    """Pre-flight checks, then one evaluation of the pack over the inputs."""
+    positions_src = dict(inputs.files).get("positions", "positions")
+    accounts_src = dict(inputs.files).get("accounts", positions_src)
+    issues = profile_issues(pack, inputs.accounts, accounts_src)
+    issues += column_issues(pack, inputs.positions.columns, positions_src)
+    if issues:
+        raise DataError(issues)
+    compiled = compile_pack(pack)
+    canonical = bool(referenced_columns(compiled) & _ACCOUNT_AGGREGATES)
+    return evaluate(base_frame(inputs, pack.settings, canonical), compiled, keep_positions)
+
+
+def check(
+    policies: str | Path | PolicyPack,
+    positions: str | Path,
+    accounts: str | Path | None = None,
+    market: str | Path | None = None,
+    column_map: Mapping[str, str] | None = None,
+    keep_positions: bool = False,
+    as_of: str | None = None,
+    now: dt.datetime | None = None,
+) -> RunResult:
+    """Load a policy pack and a snapshot, validate both, evaluate; raise PolicyEngineError on bad input."""
+    pack = policies if isinstance(policies, PolicyPack) else load_pack(policies)
+    inputs = load_inputs(positions, accounts, market, column_map)
+    if inputs.accounts is None:
+        raise DataError("no account equity: pass --accounts FILE, or give an `equity` column in the positions file")
+    evaluation = evaluate_inputs(pack, inputs, keep_positions)
+    return RunResult(pack=pack, inputs=inputs, evaluation=evaluation, info=run_info(pack, inputs, as_of, now))
+
+
+def metrics(
+    positions: str | Path,
+    accounts: str | Path | None = None,
+    market: str | Path | None = None,
+    settings: MetricSettings | None = None,
+    column_map: Mapping[str, str] | None = None,
+) -> pl.DataFrame:
+    """Every derived metric per position, for auditing each number."""
+    inputs = load_inputs(positions, accounts, market, column_map)
+    out = base_frame(inputs, settings or MetricSettings(), canonical_order=True).collect()
+    return out.drop([c for c in out.columns if c.startswith("__")])

@@ -1,0 +1,1 @@
+"""One module per CLI command; listed in policy_engine.cli.COMMANDS."""

@@ -1,0 +1,46 @@
+"""`policy-engine check`: evaluate a policy pack against a snapshot."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from policy_engine.commands.common import add_fail_on, add_input_arguments, column_map, exit_code
+
+NAME = "check"
+HELP = "evaluate a policy pack against a positions snapshot and report every finding"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_input_arguments(p)
+    p.add_argument("--format", choices=("json", "csv", "parquet"),
+                   help="machine output format (default: from --output's extension, else json)")
+    p.add_argument("--output", metavar="FILE", help="write the findings here ('-' for stdout)")
+    p.add_argument("--report", metavar="FILE.html", help="write the HTML compliance report here")
+    p.add_argument("--as-of", metavar="TIME", help="as-of time of the snapshot (default: its as_of column)")
+    p.add_argument("--quiet", "-q", action="store_true", help="print no summary")
+    add_fail_on(p)
+
+
+def run(args: Any) -> int:
+    from policy_engine import api
+    from policy_engine.output import document, summary
+
+    result = api.check(
+        args.policies, args.positions, args.accounts, args.market, column_map(args),
+        keep_positions=bool(args.report), as_of=args.as_of,
+    )
+    if args.output:
+        document.write(result, args.output, args.format)
+    if args.report:
+        from policy_engine.report import write_report
+
+        write_report(result, args.report)
+    if not args.quiet:
+        out = sys.stderr if args.output == "-" else sys.stdout
+        out.write(summary.render(result))
+        written = [p for p in (args.output, args.report) if p and p != "-"]
+        for path in written:
+            out.write(f"wrote {path}\n")
+    return exit_code(result.findings, args.fail_on)

@@ -1,0 +1,116 @@
+"""The machine output of a run: JSON (an object with the run's metadata and a ``findings`` list),
+CSV or Parquet (the findings table).
+
+Findings are byte-identical across runs and input row orders; only ``run`` (times, digests)
+varies. The findings array is serialised by Polars (fast on millions of rows) and spliced into
+the document.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from policy_engine.api import RunResult
+from policy_engine.evaluate import FINDING_COLUMNS
+from policy_engine.model import SEVERITY_NAMES
+
+FORMATS = ("json", "csv", "parquet")
+SCHEMA_VERSION = 1
+
+
+def public_findings(findings: pl.DataFrame) -> pl.DataFrame:
+    return findings.select(FINDING_COLUMNS)
+
+
+def summary(result: RunResult) -> dict[str, Any]:
+    f = result.findings
+    by_sev = {s: 0 for s in reversed(SEVERITY_NAMES)}
+    for sev, n in f.group_by("severity").len().iter_rows():
+        by_sev[sev] = n
+    return {
+        "total": f.height,
+        "breaches": int((f.get_column("status") == "breach").sum()) if f.height else 0,
+        "near_limit": int((f.get_column("status") == "near_limit").sum()) if f.height else 0,
+        "by_severity": by_sev,
+        "accounts_with_findings": f.get_column("account_id").n_unique() if f.height else 0,
+    }
+
+
+def run_metadata(result: RunResult) -> dict[str, Any]:
+    info = result.info
+    return {
+        "engine_version": info.engine_version,
+        "generated_at": info.generated_at,
+        "as_of": info.as_of,
+        "policy_pack": [{"id": i, "version": v} for i, v in info.policy_pack],
+        "policy_hash": info.policy_hash,
+        "inputs": [{"role": r, "path": p, "sha256": h} for r, p, h in info.input_files],
+        "positions": info.positions,
+        "accounts": info.accounts,
+    }
+
+
+def coverage_records(result: RunResult) -> list[dict[str, Any]]:
+    return result.evaluation.coverage.drop("check_description").to_dicts()
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def document_head(result: RunResult) -> dict[str, Any]:
+    head: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "policy-engine", "version": result.info.engine_version},
+        "run": run_metadata(result),
+        "summary": summary(result),
+        "coverage": coverage_records(result),
+    }
+    for key, value in sorted(result.extra.items()):
+        head[key] = value
+    return head
+
+
+def render_json(result: RunResult) -> str:
+    head = json.dumps(document_head(result), indent=2, sort_keys=False, default=_clean)
+    findings = public_findings(result.findings).with_columns(
+        pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c) for c in ("observed", "limit")
+    )
+    body = findings.write_json() if findings.height else "[]"
+    # splice the Polars-serialised array in as the last key of the document
+    return head[:-2] + ',\n  "findings": ' + body + "\n}\n"
+
+
+def write(result: RunResult, path: str, fmt: str | None = None) -> str:
+    """Write the machine output; ``path == '-'`` writes JSON/CSV to stdout. Returns the format used."""
+    fmt = fmt or infer_format(path)
+    if fmt == "json":
+        text = render_json(result)
+    elif fmt == "csv":
+        text = public_findings(result.findings).write_csv()
+    else:
+        if path == "-":
+            raise ValueError("parquet cannot be written to stdout")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        public_findings(result.findings).write_parquet(path)
+        return fmt
+    if path == "-":
+        import sys
+
+        sys.stdout.write(text)
+    else:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text, encoding="utf-8")
+    return fmt
+
+
+def infer_format(path: str) -> str:
+    suffix = Path(path).suffix.lower().lstrip(".")
+    return suffix if suffix in FORMATS else "json"
