@@ -32,7 +32,8 @@ def compile_pack(pack: PolicyPack) -> tuple[CompiledCheck, ...]:
         ctx = BuildContext(policy=policy, settings=pack.settings, condition=compile_condition)
         where = compile_condition(rule.where) if rule.where else pl.lit(True)
         for check in kind.build(rule, ctx):
-            applies = (where & check.applies).fill_null(False)
+            # anchored to a required column so a literal condition still counts one per position
+            applies = (pl.col("account_id").is_not_null() & where & check.applies).fill_null(False)
             out.append(CompiledCheck(policy, rule, check, applies))
     return tuple(out)
 

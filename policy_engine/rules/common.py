@@ -11,16 +11,21 @@ Q, MP, EP, EQUITY = pl.col("quantity"), pl.col("mark_price"), pl.col("entry_pric
 IS_LONG = SIDE == "long"
 
 
+# Float arithmetic puts values that are equal on paper a few ulps apart (10,000 x 0.02 / 20,000 is
+# 0.010000000000000002): a value within this relative tolerance of its limit counts as equal.
+REL_TOL = 1e-9
+
+
 def at_most(observed: pl.Expr, limit: pl.Expr, warn_at: float | None) -> tuple[pl.Expr, pl.Expr | None]:
     """(breach, near) for a check of the form ``observed <= limit``; equal is not a breach."""
-    breach = observed > limit
+    breach = observed - limit > limit.abs() * REL_TOL
     near = None if warn_at is None else observed > limit * warn_at
     return breach, near
 
 
 def at_least(observed: pl.Expr, limit: pl.Expr, warn_at: float | None) -> tuple[pl.Expr, pl.Expr | None]:
     """(breach, near) for a check of the form ``observed >= limit``; near when inside limit / warn_at."""
-    breach = observed < limit
+    breach = limit - observed > limit.abs() * REL_TOL
     near = None if warn_at is None else observed < limit / warn_at
     return breach, near
 

@@ -38,8 +38,8 @@ def build(rule: Rule, ctx: BuildContext) -> tuple[Check, ...]:
     tier = tier_expr(ctx.policy.volatility_tiers, unknown)
     vol = pl.col("volatility")
     tier_phrase = (
-        pl.when(vol.is_null() & tier.is_null()).then(pl.lit("volatility is unknown, so the strictest tier applies"))
-        .when(vol.is_null()).then(pl.concat_str([pl.lit("volatility is unknown, so the "), tier, pl.lit(" tier applies")]))
+        pl.when(vol.is_null() & tier.is_null()).then(pl.lit("volatility is unknown, and the strictest tier"))
+        .when(vol.is_null()).then(pl.concat_str([pl.lit("volatility is unknown, and the "), tier, pl.lit(" tier it is assigned")]))
         .otherwise(pl.concat_str([pl.lit("the "), tier, pl.lit(" volatility tier (annualised "), fmt.percent(vol, 0), pl.lit(")")]))
     )
     # new isolated margin for the capped leverage; the alternative is a smaller position
