@@ -90,6 +90,7 @@ class Policy:
     profiles: tuple[str, ...] = ()
     volatility_tiers: tuple[VolatilityBand, ...] = DEFAULT_VOLATILITY_TIERS
     unknown_volatility_tier: str | None = None  # None: the strictest tier
+    columns: tuple[str, ...] = ()  # custom snapshot columns the policy's expressions may reference
     source: SourceRef | None = None
 
 

@@ -15,17 +15,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: Any) -> int:
     from policy_engine.errors import PolicyError
-    from policy_engine.policy import load_pack
+    from policy_engine.policy import load_pack, validate_paths
 
-    issues = []
-    summaries = []
-    for path in args.path:
-        try:
-            pack = load_pack(path)
-            summaries.append(f"{path}: ok: {len(pack.policies)} policies, {len(pack.rules)} rules")
-        except PolicyError as exc:
-            issues.extend(exc.issues)
+    issues = validate_paths(args.path)
     if issues:
         raise PolicyError(issues)
-    print("\n".join(summaries))
+    for path in args.path:
+        pack = load_pack(path)
+        print(f"{path}: ok: {len(pack.policies)} policies, {len(pack.rules)} rules")
     return 0
