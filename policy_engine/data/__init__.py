@@ -1,0 +1,88 @@
+"""Load and validate the input data: positions, accounts and market data.
+
+The first stage of the pipeline. Nothing is evaluated on data that has not passed here: every
+problem in every input file is collected and raised as one DataError, each located by file,
+column and row. The data contract is docs/data-contract.md; the columns are policy_engine.columns.
+
+    read (read.py) -> type and check (validate.py) -> merge accounts (accounts.py); market.py
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, TypeVar
+
+import polars as pl
+
+from policy_engine.data.accounts import merge_accounts
+from policy_engine.data.files import file_sha256, load_column_map
+from policy_engine.data.market import Market, load_market
+from policy_engine.data.read import Table, read, read_table
+from policy_engine.data.validate import check_accounts, check_positions
+from policy_engine.errors import DataError, Issue
+
+__all__ = ["Inputs", "file_sha256", "load_column_map", "load_inputs", "read_table"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """Validated input data.
+
+    ``positions``: every contract column typed (absent optional ones null), ``margin_mode``
+    defaulted to isolated, ``position_id`` derived where absent, the user's other columns as
+    given, then ``__row`` (CSV line or 1-based record) and ``__source`` (file) of each row.
+    ``accounts``: the account columns, one row per account, or None when no input has equity.
+    """
+
+    positions: pl.DataFrame
+    accounts: pl.DataFrame | None
+    volatility: pl.DataFrame | None
+    brackets: pl.DataFrame | None
+    files: tuple[tuple[str, str], ...]
+
+
+def load_inputs(
+    positions: str | Path,
+    accounts: str | Path | None = None,
+    market: str | Path | None = None,
+    column_map: Mapping[str, str] | None = None,
+) -> Inputs:
+    """Read, type and validate the input files; raise one DataError listing every problem."""
+    issues: list[Issue] = []
+    files = [("positions", str(positions))]
+    account_frame: pl.DataFrame | None = None
+    account_table: Table | None = None
+    if accounts is not None:
+        files.append(("accounts", str(accounts)))
+        account_table = _collect(lambda: read(accounts, "accounts", column_map), issues)
+        if account_table is not None:
+            account_frame, more = check_accounts(account_table)
+            issues += more
+    position_frame = pl.DataFrame()
+    table = _collect(lambda: read(positions, "positions", column_map), issues)
+    if table is not None:
+        position_frame, more = check_positions(table)
+        issues += more
+        if accounts is None or account_table is not None:  # else the unreadable file is the problem
+            source = str(accounts) if accounts is not None else None
+            position_frame, account_frame, more = merge_accounts(position_frame, table, account_frame, source)
+            issues += more
+    market_data = Market(None, None)
+    if market is not None:
+        files.append(("market", str(market)))
+        market_data = _collect(lambda: load_market(market, column_map), issues) or market_data
+    if issues:
+        raise DataError(issues)
+    return Inputs(position_frame, account_frame, market_data.volatility, market_data.brackets, tuple(files))
+
+
+def _collect(step: Callable[[], T], issues: list[Issue]) -> T | None:
+    """Run one step; on a DataError keep its issues and go on, so all files are reported together."""
+    try:
+        return step()
+    except DataError as exc:
+        issues.extend(exc.issues)
+        return None
