@@ -15,6 +15,7 @@ import polars as pl
 
 from policy_engine.compile import CompiledCheck
 from policy_engine.model import Severity
+from policy_engine.rules.kind import LIMIT, OBSERVED
 
 # Public finding columns, in output order (docs/findings.md).
 FINDING_COLUMNS: tuple[str, ...] = (
@@ -36,12 +37,20 @@ def _near_severity(severity: Severity) -> Severity:
     return min(severity, Severity.WARNING)
 
 
+def _with_values(base: pl.LazyFrame, c: CompiledCheck) -> pl.LazyFrame:
+    """The check's observed value and limit as columns (OBSERVED, LIMIT), computed once."""
+    return base.with_columns(
+        c.check.observed.cast(pl.Float64).alias(OBSERVED.meta.output_name()),
+        c.check.limit.cast(pl.Float64).alias(LIMIT.meta.output_name()),
+    )
+
+
 def _finding_frame(base: pl.LazyFrame, c: CompiledCheck, context: list[str]) -> pl.LazyFrame:
     chk = c.check
     breach = chk.breach.fill_null(False)
     flagged = breach if chk.near is None else breach | chk.near.fill_null(False)
     sev, near_sev = c.rule.severity, _near_severity(c.rule.severity)
-    flagged_rows = base.filter(c.applies & flagged)
+    flagged_rows = _with_values(base, c).filter(c.applies & flagged)
     account_scope = chk.scope == "account"
     if account_scope:
         # one finding per account, carrying the values of its first breaching position
@@ -59,8 +68,8 @@ def _finding_frame(base: pl.LazyFrame, c: CompiledCheck, context: list[str]) -> 
         pl.lit(None, dtype=pl.String).alias("position_id") if account_scope else pl.col("position_id"),
         pl.lit(None, dtype=pl.String).alias("symbol") if account_scope else pl.col("symbol"),
         pl.lit(chk.metric).alias("metric"),
-        chk.observed.cast(pl.Float64).alias("observed"),
-        chk.limit.cast(pl.Float64).alias("limit"),
+        OBSERVED.alias("observed"),
+        LIMIT.alias("limit"),
         chk.message.alias("message"),
         pl.when(breach).then(chk.remediation).otherwise(pl.lit("none required yet: within the limit, inside the warning band"))
         .alias("remediation"),
@@ -69,16 +78,19 @@ def _finding_frame(base: pl.LazyFrame, c: CompiledCheck, context: list[str]) -> 
 
 
 def _coverage_frame(base: pl.LazyFrame, compiled: tuple[CompiledCheck, ...]) -> pl.LazyFrame:
-    aggs: list[pl.Expr] = []
+    """One row: per check, how many positions (accounts, for account-scope checks) it covered,
+    breached and came near."""
+    frames: list[pl.LazyFrame] = []
     for i, c in enumerate(compiled):
         breach = c.check.breach.fill_null(False)
         near = pl.lit(False) if c.check.near is None else c.check.near.fill_null(False)
-        aggs += [
-            c.applies.sum().alias(f"covered_{i}"),
-            (c.applies & breach).sum().alias(f"breached_{i}"),
-            (c.applies & ~breach & near).sum().alias(f"near_{i}"),
-        ]
-    return base.select(aggs) if aggs else base.select(pl.len().alias("n")).head(0)
+        masks = {"covered": c.applies, "breached": c.applies & breach, "near": c.applies & ~breach & near}
+        if c.check.scope == "account":
+            aggs = [pl.col("account_id").filter(m).n_unique().alias(f"{k}_{i}") for k, m in masks.items()]
+        else:
+            aggs = [m.sum().alias(f"{k}_{i}") for k, m in masks.items()]
+        frames.append(_with_values(base, c).select(aggs))
+    return pl.concat(frames, how="horizontal") if frames else base.select(pl.len().alias("n")).head(0)
 
 
 def _finding_ids(df: pl.DataFrame) -> pl.Series:

@@ -16,7 +16,7 @@ import polars as pl
 from policy_engine.model import Rule
 from policy_engine.rules import fmt
 from policy_engine.rules.common import position_phrase
-from policy_engine.rules.kind import BuildContext, Check, RuleKind
+from policy_engine.rules.kind import OBSERVED, BuildContext, Check, RuleKind
 
 PARAMS_SCHEMA = {
     "type": "object",
@@ -45,7 +45,7 @@ def build(rule: Rule, ctx: BuildContext) -> tuple[Check, ...]:
     what = params.get("message") or rule.description or f"requirement `{params['require']}` not met"
     scope = params.get("scope", "position")
     subject = pl.concat_str([pl.lit("account "), pl.col("account_id")]) if scope == "account" else position_phrase()
-    shown = pl.lit("") if "observed" not in params else pl.concat_str([pl.lit(f" ({params['observed']} = "), fmt.number(observed, 4).str.replace(r"\.?0+$", ""), pl.lit(")")])
+    shown = pl.lit("") if "observed" not in params else pl.concat_str([pl.lit(f" ({params['observed']} = "), fmt.number(OBSERVED, 4).str.replace(r"\.?0+$", ""), pl.lit(")")])
     message = pl.when(require.is_null()).then(pl.concat_str([
         subject, pl.lit(f": `{params['require']}` cannot be evaluated (a value it needs is missing)"),
     ])).otherwise(pl.concat_str([subject, pl.lit(f": {what}"), shown]))

@@ -15,12 +15,19 @@ import polars as pl
 
 from policy_engine.model import MetricSettings, Policy, Rule
 
+# The evaluate stage materialises each check's observed value and limit as these columns before
+# anything else is computed; breach, near, message and remediation refer to them instead of
+# repeating the (possibly large: tier x profile) limit expression in every place it is used.
+OBSERVED = pl.col("__observed")
+LIMIT = pl.col("__limit")
+
 
 @dataclass(frozen=True, slots=True)
 class Check:
     """One verdict a rule produces per position (a rule may produce several, e.g. stop_loss).
 
-    ``applies``: the position is covered by this check (the rule's ``where`` is added by the
+    ``observed`` and ``limit`` are materialised first as the columns ``OBSERVED`` and ``LIMIT``;
+    the other expressions should use those columns. ``applies``: the position is covered by this check (the rule's ``where`` is added by the
     compile stage). ``breach``: the hard limit is crossed. ``near``: inside the near-limit band
     (only consulted when not in breach). A null ``breach`` is no breach: kinds decide explicitly
     where a missing value must fail instead. ``message`` and ``remediation`` are string

@@ -14,7 +14,7 @@ import polars as pl
 from policy_engine.model import Policy, Rule
 from policy_engine.rules import fmt
 from policy_engine.rules.common import at_most, position_phrase, profile_phrase
-from policy_engine.rules.kind import BuildContext, Check, RuleKind
+from policy_engine.rules.kind import LIMIT, OBSERVED, BuildContext, Check, RuleKind
 from policy_engine.rules.limits import limit_expr, limit_schema, tier_expr
 
 PARAMS_SCHEMA = {
@@ -34,7 +34,7 @@ def build(rule: Rule, ctx: BuildContext) -> tuple[Check, ...]:
     unknown = rule.params.get("unknown_volatility_tier") or ctx.policy.unknown_volatility_tier
     limit = limit_expr(rule.params["max_leverage"], ctx.policy, unknown)
     observed = pl.col("leverage")
-    breach, near = at_most(observed, limit, rule.warn_at)
+    breach, near = at_most(OBSERVED, LIMIT, rule.warn_at)
     tier = tier_expr(ctx.policy.volatility_tiers, unknown)
     vol = pl.col("volatility")
     tier_phrase = (
@@ -43,14 +43,14 @@ def build(rule: Rule, ctx: BuildContext) -> tuple[Check, ...]:
         .otherwise(pl.concat_str([pl.lit("the "), tier, pl.lit(" volatility tier (annualised "), fmt.percent(vol, 0), pl.lit(")")]))
     )
     # new isolated margin for the capped leverage; the alternative is a smaller position
-    add_margin = pl.col("entry_notional") / limit - pl.col("margin")
-    keep_units = pl.col("quantity") * limit / observed
+    add_margin = pl.col("entry_notional") / LIMIT - pl.col("margin")
+    keep_units = pl.col("quantity") * LIMIT / OBSERVED
     message = pl.concat_str([
-        position_phrase(), pl.lit(" runs at "), fmt.times(observed), pl.lit("; "), tier_phrase,
-        pl.lit(" allows at most "), fmt.times(limit), profile_phrase(),
+        position_phrase(), pl.lit(" runs at "), fmt.times(OBSERVED), pl.lit("; "), tier_phrase,
+        pl.lit(" allows at most "), fmt.times(LIMIT), profile_phrase(),
     ])
     remediation = pl.concat_str([
-        pl.lit("lower leverage to "), fmt.times(limit), pl.lit(": add "), fmt.money(add_margin),
+        pl.lit("lower leverage to "), fmt.times(LIMIT), pl.lit(": add "), fmt.money(add_margin),
         pl.lit(" margin, or reduce the position to "), fmt.number(keep_units, 4), pl.lit(" units at the current margin"),
     ])
     return (

@@ -15,7 +15,7 @@ import polars as pl
 from policy_engine.model import Rule
 from policy_engine.rules import fmt
 from policy_engine.rules.common import EP, IS_LONG, MP, Q, at_least, position_phrase, profile_phrase
-from policy_engine.rules.kind import BuildContext, Check, RuleKind
+from policy_engine.rules.kind import LIMIT, OBSERVED, BuildContext, Check, RuleKind
 from policy_engine.rules.limits import limit_expr, limit_schema
 
 PARAMS_SCHEMA = {
@@ -58,22 +58,22 @@ def build(rule: Rule, ctx: BuildContext) -> tuple[Check, ...]:
     k = limit_expr(params["k"], ctx.policy)
     limit = required_distance(k, horizon, params.get("band", "linear"))
     observed = pl.col("liq_distance")
-    breach, near = at_least(observed, limit, rule.warn_at)
+    breach, near = at_least(OBSERVED, LIMIT, rule.warn_at)
     if params.get("missing_volatility", "breach") == "breach":
         breach = breach.fill_null(False) | VOL.is_null()
         applies = LP.is_not_null()
     else:
         applies = LP.is_not_null() & VOL.is_not_null()
-    target_lp = pl.when(IS_LONG).then(MP * (1 - limit)).otherwise(MP * (1 + limit))
+    target_lp = pl.when(IS_LONG).then(MP * (1 - LIMIT)).otherwise(MP * (1 + LIMIT))
     add_margin = margin_for(target_lp, ctx.settings.liquidation_model) - pl.col("margin")
     days = f"{horizon:g}-day"
     message = pl.when(VOL.is_null()).then(pl.concat_str([
         position_phrase(), pl.lit(": volatility is unknown, so the liquidation buffer cannot be verified (liquidation at "),
-        fmt.price(LP), pl.lit(", "), fmt.percent(observed), pl.lit(" from the mark)"),
+        fmt.price(LP), pl.lit(", "), fmt.percent(OBSERVED), pl.lit(" from the mark)"),
     ])).otherwise(pl.concat_str([
-        position_phrase(), pl.lit(": liquidation at "), fmt.price(LP), pl.lit(" is "), fmt.percent(observed),
+        position_phrase(), pl.lit(": liquidation at "), fmt.price(LP), pl.lit(" is "), fmt.percent(OBSERVED),
         pl.lit(" from the mark "), fmt.price(MP), pl.lit(f"; at least "), fmt.number(k, 2).str.replace(r"\.?0+$", ""),
-        pl.lit(f" x {days} sigma = "), fmt.percent(limit), pl.lit(" is required"), profile_phrase(),
+        pl.lit(f" x {days} sigma = "), fmt.percent(LIMIT), pl.lit(" is required"), profile_phrase(),
     ]))
     remediation = pl.when(VOL.is_null()).then(pl.lit("supply the volatility of the symbol (positions or market data)")).otherwise(
         pl.concat_str([

@@ -10,7 +10,7 @@ import polars as pl
 
 from policy_engine.rules import fmt
 from policy_engine.rules.common import EQUITY, MP, Q, SYMBOL, at_most, position_phrase, profile_phrase
-from policy_engine.rules.kind import BuildContext, Check, RuleKind
+from policy_engine.rules.kind import LIMIT, OBSERVED, BuildContext, Check, RuleKind
 from policy_engine.rules.limits import limit_expr, limit_schema
 from policy_engine.model import Rule
 
@@ -31,18 +31,18 @@ def build(rule: Rule, ctx: BuildContext) -> tuple[Check, ...]:
     limit = limit_expr(rule.params["limit"], ctx.policy)
     amount = pl.col("margin") if basis == "margin" else pl.col("notional")
     observed = amount / EQUITY
-    breach, near = at_most(observed, limit, rule.warn_at)
-    excess = amount - limit * EQUITY
+    breach, near = at_most(OBSERVED, LIMIT, rule.warn_at)
+    excess = amount - LIMIT * EQUITY
     # closing a fraction f of the position frees f of its margin and f of its notional alike
     units = Q * excess / amount
     message = pl.concat_str([
-        position_phrase(), pl.lit(f": {basis} of "), fmt.money(amount), pl.lit(" is "), fmt.percent(observed),
-        pl.lit(" of equity "), fmt.money(EQUITY), pl.lit("; the limit is "), fmt.percent(limit), profile_phrase(),
+        position_phrase(), pl.lit(f": {basis} of "), fmt.money(amount), pl.lit(" is "), fmt.percent(OBSERVED),
+        pl.lit(" of equity "), fmt.money(EQUITY), pl.lit("; the limit is "), fmt.percent(LIMIT), profile_phrase(),
     ])
     remediation = pl.concat_str([
         pl.lit(f"reduce {basis} by "), fmt.money(excess), pl.lit(" (close "), fmt.number(units, 4),
         pl.lit(" "), SYMBOL, pl.lit(", about "), fmt.money(units * MP),
-        pl.lit(" of notional) to reach "), fmt.percent(limit), pl.lit(" of equity"),
+        pl.lit(" of notional) to reach "), fmt.percent(LIMIT), pl.lit(" of equity"),
     ])
     return (
         Check(

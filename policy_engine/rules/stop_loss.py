@@ -19,7 +19,7 @@ import polars as pl
 from policy_engine.model import Rule
 from policy_engine.rules import fmt
 from policy_engine.rules.common import EQUITY, IS_LONG, MP, Q, at_most, position_phrase, profile_phrase, stop_advice
-from policy_engine.rules.kind import BuildContext, Check, RuleKind
+from policy_engine.rules.kind import LIMIT, OBSERVED, BuildContext, Check, RuleKind
 from policy_engine.rules.limits import limit_expr, limit_schema
 
 CHECKS = ("missing", "misplaced", "risk_per_trade")
@@ -83,9 +83,9 @@ def _misplaced(max_risk: pl.Expr | None) -> Check:
 
 def _risk(rule: Rule, max_risk: pl.Expr) -> Check:
     observed = pl.col("loss_at_stop") / EQUITY
-    breach, near = at_most(observed, max_risk, rule.warn_at)
-    bound = pl.when(IS_LONG).then(MP - max_risk * EQUITY / Q).otherwise(MP + max_risk * EQUITY / Q)
-    keep_units = max_risk * EQUITY / (MP - STOP).abs()
+    breach, near = at_most(OBSERVED, LIMIT, rule.warn_at)
+    bound = pl.when(IS_LONG).then(MP - LIMIT * EQUITY / Q).otherwise(MP + LIMIT * EQUITY / Q)
+    keep_units = LIMIT * EQUITY / (MP - STOP).abs()
     return Check(
         name="risk_per_trade",
         metric="risk_per_trade",
@@ -96,8 +96,8 @@ def _risk(rule: Rule, max_risk: pl.Expr) -> Check:
         near=near,
         message=pl.concat_str([
             position_phrase(), pl.lit(": the stop at "), fmt.price(STOP), pl.lit(" would lose "),
-            fmt.money(pl.col("loss_at_stop")), pl.lit(", "), fmt.percent(observed), pl.lit(" of equity "),
-            fmt.money(EQUITY), pl.lit("; the limit is "), fmt.percent(max_risk), profile_phrase(),
+            fmt.money(pl.col("loss_at_stop")), pl.lit(", "), fmt.percent(OBSERVED), pl.lit(" of equity "),
+            fmt.money(EQUITY), pl.lit("; the limit is "), fmt.percent(LIMIT), profile_phrase(),
         ]),
         remediation=pl.concat_str([
             pl.lit("move the stop to "), fmt.price(bound), pl.lit(" or closer to the mark, or reduce the position to "),
