@@ -37,7 +37,7 @@ def profile_phrase() -> pl.Expr:
 
 def position_phrase() -> pl.Expr:
     """'BTCUSDT long 0.5' as the subject of a message."""
-    return pl.concat_str([SYMBOL, pl.lit(" "), SIDE, pl.lit(" "), fmt.number(Q, 4).str.replace(r"\.?0+$", "")])
+    return pl.concat_str([SYMBOL, pl.lit(" "), SIDE, pl.lit(" "), fmt.quantity(Q)])
 
 
 def stop_range(max_risk: pl.Expr | None) -> tuple[pl.Expr, pl.Expr]:

@@ -45,7 +45,7 @@ def build(rule: Rule, ctx: BuildContext) -> tuple[Check, ...]:
     what = params.get("message") or rule.description or f"requirement `{params['require']}` not met"
     scope = params.get("scope", "position")
     subject = pl.concat_str([pl.lit("account "), pl.col("account_id")]) if scope == "account" else position_phrase()
-    shown = pl.lit("") if "observed" not in params else pl.concat_str([pl.lit(f" ({params['observed']} = "), fmt.number(OBSERVED, 4).str.replace(r"\.?0+$", ""), pl.lit(")")])
+    shown = pl.lit("") if "observed" not in params else pl.concat_str([pl.lit(f" ({params['observed']} = "), fmt.quantity(OBSERVED), pl.lit(")")])
     message = pl.when(require.is_null()).then(pl.concat_str([
         subject, pl.lit(f": `{params['require']}` cannot be evaluated (a value it needs is missing)"),
     ])).otherwise(pl.concat_str([subject, pl.lit(f": {what}"), shown]))

@@ -44,9 +44,22 @@ def times(expr: pl.Expr, decimals: int = 2) -> pl.Expr:
 
 
 def price(expr: pl.Expr) -> pl.Expr:
-    """A price with enough precision for both BTC (60,123.45) and small-cap tokens (0.012345)."""
-    small = expr.abs() < 1
-    return pl.when(small).then(number(expr, 6)).otherwise(number(expr, 2))
+    """A price with enough precision for BTC (60,123.45) and small tokens (0.29, 0.0000123).
+
+    Below 1, up to 6 decimals (10 below 0.001), trailing zeros trimmed.
+    """
+    magnitude = expr.abs()
+    trim = r"(\.\d*?[1-9])0+$"
+    return (
+        pl.when(magnitude >= 1).then(number(expr, 2))
+        .when(magnitude >= 0.001).then(number(expr, 6).str.replace(trim, "${1}"))
+        .otherwise(number(expr, 10).str.replace(trim, "${1}"))
+    )
+
+
+def quantity(expr: pl.Expr) -> pl.Expr:
+    """A quantity in base units, up to 4 decimals, trailing zeros trimmed: 161, 0.8333, 83,737.5."""
+    return number(expr, 4).str.replace(r"\.?0+$", "").str.replace(r"^$", "0")
 
 
 def money(expr: pl.Expr, currency: pl.Expr | None = None) -> pl.Expr:

@@ -51,7 +51,7 @@ def build(rule: Rule, ctx: BuildContext) -> tuple[Check, ...]:
     ])
     remediation = pl.concat_str([
         pl.lit("lower leverage to "), fmt.times(LIMIT), pl.lit(": add "), fmt.money(add_margin),
-        pl.lit(" margin, or reduce the position to "), fmt.number(keep_units, 4), pl.lit(" units at the current margin"),
+        pl.lit(" margin, or reduce the position to "), fmt.quantity(keep_units), pl.lit(" units at the current margin"),
     ])
     return (
         Check(

@@ -40,7 +40,7 @@ def build(rule: Rule, ctx: BuildContext) -> tuple[Check, ...]:
         pl.lit(" of equity "), fmt.money(EQUITY), pl.lit("; the limit is "), fmt.percent(LIMIT), profile_phrase(),
     ])
     remediation = pl.concat_str([
-        pl.lit(f"reduce {basis} by "), fmt.money(excess), pl.lit(" (close "), fmt.number(units, 4),
+        pl.lit(f"reduce {basis} by "), fmt.money(excess), pl.lit(" (close "), fmt.quantity(units),
         pl.lit(" "), SYMBOL, pl.lit(", about "), fmt.money(units * MP),
         pl.lit(" of notional) to reach "), fmt.percent(LIMIT), pl.lit(" of equity"),
     ])

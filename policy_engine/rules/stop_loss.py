@@ -101,7 +101,7 @@ def _risk(rule: Rule, max_risk: pl.Expr) -> Check:
         ]),
         remediation=pl.concat_str([
             pl.lit("move the stop to "), fmt.price(bound), pl.lit(" or closer to the mark, or reduce the position to "),
-            fmt.number(keep_units, 4), pl.lit(" units"),
+            fmt.quantity(keep_units), pl.lit(" units"),
         ]),
         description="the loss at the stop must not exceed the share of equity allowed per trade",
     )
