@@ -59,7 +59,8 @@ def column_issues(pack: PolicyPack, columns: list[str], source: str) -> list[Iss
     issues: list[Issue] = []
     for policy, rule in pack.rules:
         texts = [rule.where] if rule.where else []
-        texts += [rule.params[p] for p in RULE_KINDS[rule.kind].expression_params if p in rule.params]
+        kind = RULE_KINDS[rule.kind]
+        texts += [rule.params[p] for p in (*kind.expression_params, *kind.value_params) if p in rule.params]
         for text in texts:
             missing = sorted(columns_of(parse(text)) - available)
             for name in missing:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from policy_engine.columns import KNOWN_COLUMNS
-from policy_engine.expr import ExprError, parse, unknown_columns
+from policy_engine.expr import ExprError, parse_condition, parse_value, unknown_columns
 from policy_engine.policy.build import provisional_policy, volatility_bands
 from policy_engine.policy.humanize import label, suggest
 from policy_engine.policy.shape import LimitValue, rules_of
@@ -113,10 +113,10 @@ def _text_position(sink: IssueSink, path: JsonPath, offset: int) -> tuple[int, i
     return node.start_mark.line + 1, node.start_mark.column + 1 + shift + offset
 
 
-def _expression(sink: IssueSink, path: JsonPath, text: str, known: frozenset[str]) -> None:
+def _expression(sink: IssueSink, path: JsonPath, text: str, known: frozenset[str], condition: bool = True) -> None:
     name = label(path)
     try:
-        node = parse(text)
+        node = parse_condition(text) if condition else parse_value(text)
     except ExprError as exc:
         position = _text_position(sink, path, exc.offset)
         where = "" if position else f" (at character {exc.offset + 1} of the expression)"
@@ -139,9 +139,10 @@ def _expressions(sink: IssueSink, kinds: Mapping[str, RuleKind]) -> None:
         kind, params = kinds.get(str(rule.get("kind"))), rule.get("params")
         if kind is None or not isinstance(params, dict):
             continue
-        for name in kind.expression_params:
-            if isinstance(params.get(name), str) and not sink.has_issues(("rules", i, "params", name)):
-                _expression(sink, ("rules", i, "params", name), params[name], known)
+        for names, condition in ((kind.expression_params, True), (kind.value_params, False)):
+            for name in names:
+                if isinstance(params.get(name), str) and not sink.has_issues(("rules", i, "params", name)):
+                    _expression(sink, ("rules", i, "params", name), params[name], known, condition)
 
 
 def _profile_keys(value: Mapping[str, Any], path: JsonPath) -> list[tuple[JsonPath, str]]:

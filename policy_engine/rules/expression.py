@@ -70,7 +70,8 @@ KIND = RuleKind(
     summary="A generic rule: every position where `where` holds must satisfy `require`.",
     params_schema=PARAMS_SCHEMA,
     build=build,
-    expression_params=("require", "observed"),
+    expression_params=("require",),
+    value_params=("observed",),
     example="""\
 id: no-cross-margin-for-conservative
 kind: expression

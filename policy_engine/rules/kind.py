@@ -63,7 +63,9 @@ class RuleKind:
     params_schema: Mapping[str, Any]
     build: Callable[[Rule, BuildContext], tuple[Check, ...]]
     example: str = ""  # a YAML rule, validated by the registry meta-tests
-    # params holding expression-language text (conditions), parsed and column-checked by validation
+    # params holding expression-language text, parsed, type-checked and column-checked by validation:
+    # conditions (true/false) and values (numbers or text)
     expression_params: tuple[str, ...] = ()
+    value_params: tuple[str, ...] = ()
     # semantic checks beyond the schema: (path inside params, message) for each problem
     semantic_check: Callable[[Mapping[str, Any], Policy], list[tuple[tuple[str | int, ...], str]]] | None = None
