@@ -1,0 +1,71 @@
+"""Machine output of a gate run: JSON (run metadata, the gate classification per trade, findings with
+``change``), or the findings table as CSV or Parquet.
+
+The JSON head is check's (policy_engine.output.document.document_head: tool, run, summary,
+coverage, then ``gate`` and ``gate_summary`` from RunResult.extra); the summary counts the
+post-trade findings (resolved ones are listed with ``change: resolved`` but not counted).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import polars as pl
+
+from policy_engine.evaluate import FINDING_COLUMNS
+from policy_engine.gate.run import GateResult
+from policy_engine.output.document import document_head, infer_format
+
+GATE_COLUMNS = (
+    "change",
+    "blocking",
+    "observed_before",
+    "severity_before",
+    "trade_ids",
+    "trade_lines",
+    "trade_sources",
+)
+
+
+def findings_table(gate: GateResult) -> pl.DataFrame:
+    return gate.findings.select(*FINDING_COLUMNS, *GATE_COLUMNS)
+
+
+def render_json(gate: GateResult) -> str:
+    post = gate.findings.filter(pl.col("change") != "resolved")
+    current = dataclasses.replace(
+        gate.result, evaluation=dataclasses.replace(gate.result.evaluation, findings=post)
+    )
+    head = json.dumps(document_head(current), indent=2, default=str)
+    table = findings_table(gate).with_columns(
+        pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c)
+        for c in ("observed", "limit", "observed_before")
+    )
+    body = table.write_json() if table.height else "[]"
+    return head[:-2] + ',\n  "findings": ' + body + "\n}\n"
+
+
+def write(gate: GateResult, path: str, fmt: str | None = None) -> str:
+    """Write JSON, CSV (lists joined with ';') or Parquet; ``-`` is stdout (not for Parquet)."""
+    fmt = fmt or infer_format(path)
+    if fmt == "parquet":
+        if path == "-":
+            raise ValueError("parquet cannot be written to stdout")
+        findings_table(gate).write_parquet(path)
+        return fmt
+    if fmt == "json":
+        text = render_json(gate)
+    else:
+        lists = [
+            pl.col(c).cast(pl.List(pl.String)).list.join(";")
+            for c in ("trade_ids", "trade_lines", "trade_sources")
+        ]
+        text = findings_table(gate).with_columns(lists).write_csv()
+    if path == "-":
+        sys.stdout.write(text)
+    else:
+        Path(path).write_text(text, encoding="utf-8")
+    return fmt
