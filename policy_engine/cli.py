@@ -14,9 +14,9 @@ import sys
 from types import ModuleType
 
 from policy_engine import __version__
-from policy_engine.commands import check, gate, metrics, schema, validate
+from policy_engine.commands import check, gate, history, metrics, schema, validate
 
-COMMANDS: tuple[ModuleType, ...] = (check, metrics, validate, schema, gate)
+COMMANDS: tuple[ModuleType, ...] = (check, metrics, validate, schema, history, gate)
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 

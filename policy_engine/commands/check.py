@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from policy_engine.commands.common import add_fail_on, add_input_arguments, column_map, exit_code
+from policy_engine.commands.history import add_run_options, run_tracked
 
 NAME = "check"
 HELP = "evaluate a policy pack against a positions snapshot and report every finding"
@@ -21,16 +22,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--as-of", metavar="TIME", help="as-of time of the snapshot (default: its as_of column)")
     p.add_argument("--quiet", "-q", action="store_true", help="print no summary")
     add_fail_on(p)
+    add_run_options(p)
 
 
 def run(args: Any) -> int:
     from policy_engine import api
     from policy_engine.output import document, summary
 
-    result = api.check(
+    result = run_tracked(args, NAME, lambda: api.check(
         args.policies, args.positions, args.accounts, args.market, column_map(args),
         keep_positions=bool(args.report), as_of=args.as_of,
-    )
+    ))
     if args.output:
         document.write(result, args.output, args.format)
     if args.report:

@@ -23,8 +23,13 @@ FORMATS = ("json", "csv", "parquet")
 SCHEMA_VERSION = 1
 
 
+# Columns a run compared with the previous one (--history) adds to every finding (a gate has its own
+# `change`, against the pre-trade book: its comparison with the previous run is `history_change`).
+HISTORY_COLUMNS = ("change", "history_change", "first_seen", "age_days", "breach_type")
+
+
 def public_findings(findings: pl.DataFrame) -> pl.DataFrame:
-    return findings.select(FINDING_COLUMNS)
+    return findings.select(*FINDING_COLUMNS, *(c for c in HISTORY_COLUMNS if c in findings.columns))
 
 
 def summary(result: RunResult) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 
 from policy_engine.api import RunResult
@@ -24,6 +26,7 @@ def render(result: RunResult, fail_on: str | None = None, width: int = 100) -> s
         "findings: " + ", ".join(f"{counts.get(s, 0):,} {s}" for s in reversed(SEVERITY_NAMES))
         + f" (of which {near:,} near-limit warnings)"
     )
+    lines += extra_lines(result.extra)
     if cov.height:
         lines.append("")
         lines.append("by rule (covered positions -> breaches, near-limit):")
@@ -43,10 +46,58 @@ def render(result: RunResult, fail_on: str | None = None, width: int = 100) -> s
         lines.append("")
         lines.append(f"worst findings (first {min(WORST, f.height)} of {f.height:,}):")
         for row in f.head(WORST).iter_rows(named=True):
-            lines.append(f"  {row['severity'].upper():<8} {row['account_id']} {row['rule_id']}: {row['message']}"[:width * 2])
+            lines.append(f"  {row['severity'].upper():<8} {row['account_id']} {row['rule_id']}{_change(row)}: "
+                         f"{row['message']}"[:width * 2])
             lines.append(f"           fix: {row['remediation']}")
     else:
         lines.append("no findings")
     if fail_on:
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _days(n: int) -> str:
+    return f"{n} day{'s' if n != 1 else ''}"
+
+
+def _change(row: dict[str, Any]) -> str:
+    """`` [new, passive]`` / `` [9 days]`` when the run was compared with a previous one (--history)."""
+    if not row.get("change"):
+        return ""
+    tag = "new" if row["change"] == "new" else _days(int(row.get("age_days") or 0))
+    return f" [{tag}, {row['breach_type']}]" if row.get("breach_type") else f" [{tag}]"
+
+
+def extra_lines(extra: dict[str, Any]) -> list[str]:
+    """The waiver and "since the previous run" lines, for any command's summary (check, gate)."""
+    return _waiver_lines(extra) + _since_lines(extra)
+
+
+def _waiver_lines(extra: dict[str, Any]) -> list[str]:
+    w = extra.get("waivers")
+    if not isinstance(w, dict):
+        return []
+    parts = [f"waived: {w['waived_findings']:,} findings by {w['count']:,} waivers as of {w['as_of_date']}"]
+    if w["expired"]:
+        parts.append(f"{w['expired']} expired (their findings are back)")
+    if w["expiring"]:
+        parts.append(f"{w['expiring']} expiring within {_days(w['warning_days'])}")
+    if w["stale"]:
+        parts.append(f"{w['stale']} stale (matched nothing)")
+    return ["; ".join(parts)]
+
+
+def _since_lines(extra: dict[str, Any]) -> list[str]:
+    since, history = extra.get("since"), extra.get("history")
+    if not isinstance(since, dict):
+        return []
+    run = f" (run {history['run_id']})" if isinstance(history, dict) else ""
+    if since["previous_run_id"] is None:
+        return [f"history: first run of this scope{run}; {since['new']:,} findings recorded as new"]
+    oldest = f" (oldest {_days(since['oldest_age_days'])})" if since["oldest_age_days"] is not None else ""
+    when = since["previous_as_of"] or since["previous_generated_at"]
+    line = (f"since {since['previous_run_id']} (as of {when}): {since['new']:,} new, "
+            f"{since['persisting']:,} persisting{oldest}, {since['resolved']:,} resolved")
+    if since["active"] or since["passive"]:
+        line += f"; breaches: {since['active']:,} active, {since['passive']:,} passive (position unchanged)"
+    return [line + run]
