@@ -304,3 +304,17 @@ def test_multiple_documents_with_empty_ones_between(tmp_path: Path) -> None:
     text = "---\n" + ENVELOPE + rule + "---\n---\n" + ENVELOPE.replace("id: p", "id: q") + rule + "---\n"
     pack = load_pack(write(tmp_path, "p.yaml", text))
     assert [(p.id, p.source.line if p.source else 0) for p in pack.policies] == [("p", 2), ("q", 9)]
+
+
+def test_impossible_date_is_a_located_issue_not_a_crash(tmp_path) -> None:
+    from policy_engine.errors import PolicyError
+    from policy_engine.policy import load_pack
+
+    path = tmp_path / "p.yaml"
+    path.write_text('id: p\nversion: 2026-13-01\ndescription: d\nowner: o\nrules: []\n', encoding="utf-8")
+    try:
+        load_pack(path)
+    except PolicyError as exc:
+        assert any(i.line == 2 and "2026-13-01" in i.message for i in exc.issues), exc.render()
+    else:
+        raise AssertionError("an impossible date must be rejected")

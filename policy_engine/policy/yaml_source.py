@@ -107,6 +107,9 @@ class _Walker:
         except yaml.constructor.ConstructorError as exc:
             self.issue(node, f"cannot read value: {exc.problem}", path)
             return None
+        except ValueError as exc:  # a timestamp-shaped scalar that is no date: version: 2026-13-01
+            self.issue(node, f"cannot read value '{node.value}': {exc}; quote it to keep it as text", path)
+            return None
 
     def entries(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node, bool]]:
         """(key, value, merged) triples: ``<<`` sources first, then the explicit entries."""
