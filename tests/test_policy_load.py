@@ -306,15 +306,18 @@ def test_multiple_documents_with_empty_ones_between(tmp_path: Path) -> None:
     assert [(p.id, p.source.line if p.source else 0) for p in pack.policies] == [("p", 2), ("q", 9)]
 
 
-def test_impossible_date_is_a_located_issue_not_a_crash(tmp_path) -> None:
+def test_impossible_date_stays_text_for_the_schema_to_judge(tmp_path) -> None:
     from policy_engine.errors import PolicyError
     from policy_engine.policy import load_pack
 
+    # 2026-13-01 looks like a YAML timestamp but is no date: PyYAML raises a bare ValueError
     path = tmp_path / "p.yaml"
-    path.write_text('id: p\nversion: 2026-13-01\ndescription: d\nowner: o\nrules: []\n', encoding="utf-8")
+    rule = "  - {id: r, kind: max_allocation, severity: breach, warn_at: 2026-13-01, params: {limit: 0.1}}\n"
+    path.write_text("id: p\nversion: 2026-13-01\ndescription: d\nowner: o\nrules:\n" + rule, encoding="utf-8")
     try:
         load_pack(path)
     except PolicyError as exc:
-        assert any(i.line == 2 and "2026-13-01" in i.message for i in exc.issues), exc.render()
+        assert [i.line for i in exc.issues] == [6], exc.render()  # the version is text and fine; warn_at is not
+        assert "2026-13-01" in exc.issues[0].message
     else:
-        raise AssertionError("an impossible date must be rejected")
+        raise AssertionError("warn_at: 2026-13-01 must be rejected")

@@ -107,9 +107,10 @@ class _Walker:
         except yaml.constructor.ConstructorError as exc:
             self.issue(node, f"cannot read value: {exc.problem}", path)
             return None
-        except ValueError as exc:  # a timestamp-shaped scalar that is no date: version: 2026-13-01
-            self.issue(node, f"cannot read value '{node.value}': {exc}; quote it to keep it as text", path)
-            return None
+        except ValueError:
+            # a timestamp-shaped scalar that is no date (2026-13-01): keep the text, so the schema of
+            # whatever reads it says what is wrong, where (a version may be any text; an expiry may not)
+            return node.value
 
     def entries(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node, bool]]:
         """(key, value, merged) triples: ``<<`` sources first, then the explicit entries."""

@@ -14,7 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema import Draft202012Validator
 
 from policy_engine.errors import Issue, PolicyEngineError
@@ -172,46 +171,8 @@ class _Checker:
         self.waivers.append(waiver)
 
 
-def _quote_impossible_dates(text: str) -> str:
-    """Quote plain scalars that look like dates but are none (2026-13-01).
-
-    The YAML reader lets such a value escape as a bare ValueError instead of an issue with a line;
-    quoted, it is read as text and parse_expiry() says what is wrong, where.
-    """
-    loader = yaml.SafeLoader("")
-    spans: list[tuple[int, int]] = []
-
-    def walk(node: yaml.Node) -> None:
-        if isinstance(node, yaml.ScalarNode):
-            if node.tag == "tag:yaml.org,2002:timestamp" and node.style is None:
-                try:
-                    loader.construct_yaml_timestamp(node)
-                except ValueError:
-                    spans.append((node.start_mark.index, node.end_mark.index))
-        elif isinstance(node, yaml.SequenceNode):
-            for child in node.value:
-                walk(child)
-        elif isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                walk(k)
-                walk(v)
-
-    try:
-        for node in yaml.compose_all(text, Loader=yaml.SafeLoader):
-            if node is not None:
-                walk(node)
-    except yaml.YAMLError:
-        return text
-    for start, end in sorted(spans, reverse=True):
-        text = f'{text[:start]}"{text[start:end]}"{text[end:]}'
-    return text
-
-
 def _read(source: str, text: str) -> tuple[list[Document], list[Issue]]:
-    try:
-        docs, issues = read_documents(source, text)
-    except ValueError:
-        docs, issues = read_documents(source, _quote_impossible_dates(text))
+    docs, issues = read_documents(source, text)
     if not docs and [i.message[:13] for i in issues] == ["file is empty"]:
         issues = [Issue(source, "file is empty: expected `waivers:` and a list of waivers", 1, 1)]
     return docs, issues
