@@ -3,6 +3,10 @@
 Exit codes: 0 no blocking finding; 1 a new or worsened finding at or above --fail-on (with --strict:
 any post-trade finding at or above it); 2 any error, including an output that cannot be written
 (fail closed). Every requested output is attempted before an error is reported.
+
+--waivers, --waiver-warning-days and --history are check's (commands/history.py ``run_tracked``):
+evaluate -> apply the waivers -> record the run, in that order, so the semantics cannot drift apart.
+A waived finding does not block; a bad waiver file is exit 2 before anything is evaluated or written.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from policy_engine.commands.common import add_fail_on, add_input_arguments, column_map
+from policy_engine.commands.history import add_run_options, run_tracked
 
 NAME = "gate"
 HELP = "pre-trade gate: evaluate the book before and after a trade list; block what the trades cause"
@@ -57,28 +62,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", metavar="FILE.html", help="write the HTML report here")
     p.add_argument("--as-of", metavar="TIME", help="as-of time of the snapshot (default: its as_of column)")
     p.add_argument("--quiet", "-q", action="store_true", help="print no summary")
+    add_run_options(p)
 
 
 def run(args: Any) -> int:
     from policy_engine.errors import Issue, UsageError
     from policy_engine.gate import document, github, junit, markdown, sarif, text
-    from policy_engine.gate.run import run_gate
+    from policy_engine.gate.run import GateResult, run_gate, settle
 
     trades = [*args.trades, *args.trade_files]
     if args.github and args.output == "-":
         raise UsageError("--github and --output - both write to stdout: write the output to a file")
-    gate = run_gate(
-        args.policies,
-        args.positions,
-        args.accounts,
-        args.market,
-        trades,
-        column_map(args),
-        fail_on=args.fail_on,
-        strict=args.strict,
-        keep_positions=bool(args.report),
-        as_of=args.as_of,
-    )
+    holder: dict[str, GateResult] = {}
+
+    def evaluate() -> Any:
+        holder["gate"] = run_gate(
+            args.policies,
+            args.positions,
+            args.accounts,
+            args.market,
+            trades,
+            column_map(args),
+            fail_on=args.fail_on,
+            strict=args.strict,
+            keep_positions=bool(args.report),
+            as_of=args.as_of,
+        )
+        return holder["gate"].result
+
+    # waivers are read first (a bad file: exit 2, nothing written); the run is recorded after them
+    result = run_tracked(args, NAME, evaluate)
+    gate = settle(holder["gate"], result)
     outputs: list[tuple[str, str | None, Callable[[str], object]]] = [
         ("--sarif", args.sarif, lambda p: sarif.write(gate, p)),
         ("--junit", args.junit, lambda p: junit.write(gate, p)),

@@ -220,23 +220,41 @@ def _shape(df: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     )
 
 
-def trades_summary(effects: pl.DataFrame, findings: pl.DataFrame) -> list[dict[str, Any]]:
-    """One dict per trade for RunResult.extra["gate"]: what it did and the findings it caused."""
-    caused = (
-        findings.filter(pl.col("change").is_in(["new", "worsened"]))
-        .select("finding_id", "blocking", "trade_ids")
-        .explode("trade_ids")
-        .drop_nulls("trade_ids")
-        .group_by("trade_ids")
-        .agg(
-            pl.col("finding_id").alias("findings_caused"),
-            pl.col("finding_id").filter(pl.col("blocking")).alias("blocking_findings"),
+def trades_summary(
+    effects: pl.DataFrame, findings: pl.DataFrame, waived: pl.DataFrame | None = None
+) -> list[dict[str, Any]]:
+    """One dict per trade for RunResult.extra["gate"]: what it did and the findings it caused.
+
+    ``waived``: the findings waivers took out (GateResult.waived); the new or worsened ones a trade
+    caused are its ``waived_findings`` (they do not block it).
+    """
+    empty = pl.lit([], dtype=pl.List(pl.String))
+
+    def caused_by(frame: pl.DataFrame, blocking: str) -> pl.DataFrame:
+        return (
+            frame.filter(pl.col("change").is_in(["new", "worsened"]))
+            .select("finding_id", blocking, "trade_ids")
+            .explode("trade_ids")
+            .drop_nulls("trade_ids")
+            .group_by("trade_ids")
+            .agg(
+                pl.col("finding_id").alias("findings_caused"),
+                pl.col("finding_id").filter(pl.col(blocking)).alias("blocking_findings"),
+            )
+            .rename({"trade_ids": "trade_id"})
         )
-        .rename({"trade_ids": "trade_id"})
-    )
-    rows = effects.join(caused, on="trade_id", how="left", maintain_order="left").with_columns(
-        pl.col("findings_caused").fill_null(pl.lit([], dtype=pl.List(pl.String))),
-        pl.col("blocking_findings").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+
+    caused = caused_by(findings, "blocking")
+    rows = effects.join(caused, on="trade_id", how="left", maintain_order="left")
+    if waived is not None and waived.height:
+        by_waiver = caused_by(waived, "would_block").select(
+            "trade_id", pl.col("findings_caused").alias("waived_findings")
+        )
+        rows = rows.join(by_waiver, on="trade_id", how="left", maintain_order="left")
+    else:
+        rows = rows.with_columns(empty.alias("waived_findings"))
+    rows = rows.with_columns(
+        pl.col(c).fill_null(empty) for c in ("findings_caused", "blocking_findings", "waived_findings")
     )
     out = rows.select(
         "trade_id",
@@ -253,6 +271,7 @@ def trades_summary(effects: pl.DataFrame, findings: pl.DataFrame) -> list[dict[s
         "new_position_id",
         "findings_caused",
         "blocking_findings",
+        "waived_findings",
         (pl.col("blocking_findings").list.len() > 0).alias("blocked"),
     )
     return out.to_dicts()

@@ -2,8 +2,12 @@
 ``change``), or the findings table as CSV or Parquet.
 
 The JSON head is check's (policy_engine.output.document.document_head: tool, run, summary,
-coverage, then ``gate`` and ``gate_summary`` from RunResult.extra); the summary counts the
-post-trade findings (resolved ones are listed with ``change: resolved`` but not counted).
+coverage, then ``gate`` and ``gate_summary`` from RunResult.extra, and with --waivers/--history
+check's ``waived``, ``expired_waivers``, ..., ``since``, ``resolved``, ``trend``, ``history``); the
+summary counts the post-trade findings (resolved ones are listed with ``change: resolved`` but not
+counted; waived ones are in ``waived``, not in the findings). With --history each finding also has
+``history_change`` (new | persisting against the previous gate run), ``first_seen``, ``age_days`` and
+``breach_type``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import polars as pl
 
 from policy_engine.evaluate import FINDING_COLUMNS
 from policy_engine.gate.run import GateResult
-from policy_engine.output.document import document_head, infer_format
+from policy_engine.output.document import HISTORY_COLUMNS, document_head, infer_format
 
 GATE_COLUMNS = (
     "change",
@@ -31,7 +35,9 @@ GATE_COLUMNS = (
 
 
 def findings_table(gate: GateResult) -> pl.DataFrame:
-    return gate.findings.select(*FINDING_COLUMNS, *GATE_COLUMNS)
+    f = gate.findings
+    history = [c for c in HISTORY_COLUMNS if c in f.columns and c not in GATE_COLUMNS]
+    return f.select(*FINDING_COLUMNS, *GATE_COLUMNS, *history)
 
 
 def render_json(gate: GateResult) -> str:

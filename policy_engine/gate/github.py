@@ -6,6 +6,10 @@ findings first, worst first) and ends with one ``::notice`` that counts everythi
 was not annotated. Values are escaped as actions/toolkit does (packages/core/src/command.ts): in the
 message ``%`` -> %25, CR -> %0D, LF -> %0A; in properties also ``:`` -> %3A and ``,`` -> %2C, so that
 no data (a symbol, a client name) can end a command or start another.
+
+Waived findings (--waivers) are not annotated: they do not block. The summary notice counts them,
+names their waivers, and counts the expired waivers (their findings are back, annotated as errors
+when they block) and those about to expire.
 """
 
 from __future__ import annotations
@@ -60,7 +64,24 @@ def render(gate: GateResult) -> str:
         f"{c['trades']} trades: {c['new']} new, {c['worsened']} worsened, {c['unchanged']} pre-existing, "
         f"{c['resolved']} resolved findings"
     )
+    summary += _waivers(gate)
     if skipped:
         summary += f"; {skipped} more new or blocking findings not annotated (see the job summary or SARIF)"
     lines.append(command("notice", summary, title="policy-engine gate"))
     return "\n".join(lines) + "\n"
+
+
+def _waivers(gate: GateResult) -> str:
+    """'; 1 waived (W-1), 1 waiver expired (its findings are back), ...' for the summary notice."""
+    info = gate.result.extra.get("waivers")
+    if not isinstance(info, dict):
+        return ""
+    ids = list(dict.fromkeys(w["waiver_id"] for w in gate.waived_rows))
+    text = f"; {len(gate.waived_rows)} waived" + (f" ({', '.join(ids)})" if ids else "")
+    if info["expired"]:
+        text += f", {info['expired']} waiver{'s' if info['expired'] != 1 else ''} expired (findings back)"
+    if info["expiring"]:
+        text += f", {info['expiring']} expiring within {info['warning_days']} days"
+    if info["stale"]:
+        text += f", {info['stale']} stale"
+    return text

@@ -1,4 +1,5 @@
 """Where a gate finding points: the trade-list line that caused it, else the position's line.
+And how titles name a finding's rule and a waived finding's waiver.
 
 CI systems need a file relative to the repository (the current directory, in CI the checkout) with
 forward slashes, and a line >= 1 (GitHub code scanning rejects a whole SARIF file for a line 0).
@@ -38,3 +39,11 @@ def rule_name(finding: dict[str, Any]) -> str:
     """'policy/rule [check]' as titles name a finding's rule."""
     check = f" [{finding['check']}]" if finding.get("check") else ""
     return f"{finding['policy_id']}/{finding['rule_id']}{check}"
+
+
+def waiver_note(finding: dict[str, Any]) -> str:
+    """``<id>: <reason> (approved by X, ticket T, expires D)`` for a waived finding (GateResult.waived)."""
+    return (
+        f"{finding['waiver_id']}: {finding['waiver_reason']} (approved by {finding['waiver_approved_by']}, "
+        f"ticket {finding['waiver_ticket']}, expires {finding['waiver_expires']})"
+    )

@@ -1,9 +1,11 @@
 """A Markdown summary for $GITHUB_STEP_SUMMARY or a pull-request comment (GitHub-flavoured).
 
-Blocking findings first (trade line, rule, message, fix), then the trades, then the pre-existing
-and resolved findings folded in ``<details>``. A step summary over 1 MiB is refused by GitHub, so
-tables are cut (and say so) until the document fits. All data is escaped: HTML special characters
-(a client name can hold markup), pipes and newlines, which would break a table.
+Blocking findings first (trade line, rule, message, fix), then the findings waivers accepted
+(--waivers: which waiver, why, who approved it, until when) and the waivers that expired or are about
+to, then the trades, then the pre-existing and resolved findings folded in ``<details>``. A step
+summary over 1 MiB is refused by GitHub, so tables are cut (and say so) until the document fits. All
+data is escaped: HTML special characters (a client name can hold markup), pipes and newlines, which
+would break a table.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import polars as pl
 
 from policy_engine.gate.locate import location, relative, rule_name
 from policy_engine.gate.run import GateResult
+from policy_engine.output.summary import extra_lines
 
 LIMIT_BYTES = 1024 * 1024
 _MARGIN = 16 * 1024
@@ -56,6 +59,49 @@ def _findings(gate: GateResult, frame: pl.DataFrame, limit: int, what: str) -> l
     return _table(header, rows, limit, what)
 
 
+def _waived(gate: GateResult, limit: int) -> list[str]:
+    fallback = gate.trade_files[0] if gate.trade_files else "."
+    rows = []
+    for f in gate.waived_rows:
+        file, line = location(f, fallback)
+        rows.append(
+            [
+                f"{', '.join(f['trade_ids']) or '-'} ({file}:{line})",
+                rule_name(f),
+                f["severity"],
+                f["change"] + (" (would block)" if f["would_block"] else ""),
+                f"{f['account_id']} {f['position_id'] or ''}",
+                f["message"],
+                f["waiver_id"],
+                f["waiver_reason"],
+                f["waiver_approved_by"],
+                f["waiver_ticket"],
+                f["waiver_expires"],
+            ]
+        )
+    header = [
+        "Trade (line)",
+        "Rule",
+        "Severity",
+        "Change",
+        "Account / position",
+        "Finding",
+        "Waiver",
+        "Reason",
+        "Approved by",
+        "Ticket",
+        "Expires",
+    ]
+    return _table(header, rows, limit, "waived findings")
+
+
+def _waiver_notes(gate: GateResult) -> list[str]:
+    """Expired (their findings are back), expiring and stale waivers, one bullet each."""
+    from policy_engine.waivers import waiver_warnings
+
+    return [f"- {cell(line)}" for line in waiver_warnings(gate.result)]
+
+
 def render(gate: GateResult, limit: int = 100) -> str:
     c, f = gate.counts(), gate.findings
     icon, verdict = (
@@ -73,16 +119,30 @@ def render(gate: GateResult, limit: int = 100) -> str:
             f"{', strict' if gate.strict else ''}; policy-engine {info.engine_version})."
         ),
         "",
-        "| new | worsened | pre-existing | resolved | blocking |",
-        "|---:|---:|---:|---:|---:|",
-        f"| {c['new']} | {c['worsened']} | {c['unchanged']} | {c['resolved']} | **{c['blocking']}** |",
+    ]
+    waivers = "waived" in c
+    out += [
+        "| new | worsened | pre-existing | resolved |" + (" waived |" if waivers else "") + " blocking |",
+        "|---:|---:|---:|---:|" + ("---:|" if waivers else "") + "---:|",
+        f"| {c['new']} | {c['worsened']} | {c['unchanged']} | {c['resolved']} |"
+        + (f" {c['waived']} |" if waivers else "")
+        + f" **{c['blocking']}** |",
         "",
     ]
+    notes = extra_lines(gate.result.extra)  # the waiver and "since the previous run" lines
+    if notes:
+        out += [*(f"{cell(n)}  " for n in notes), ""]
     if c["blocking"]:
         out += ["### Blocking findings", "", *_findings(gate, gate.blocking, limit, "blocking findings"), ""]
+    if waivers and (c["waived"] or _waiver_notes(gate)):
+        out += ["### Waived", ""]
+        if c["waived"]:
+            out += [*_waived(gate, limit), ""]
+        out += [*_waiver_notes(gate), ""] if _waiver_notes(gate) else []
     other = f.filter(~pl.col("blocking") & pl.col("change").is_in(["new", "worsened"]))
     if other.height:
         out += ["### New or worsened, not blocking", "", *_findings(gate, other, limit, "findings"), ""]
+    gate_rows: list[dict[str, Any]] = gate.result.extra["gate"]  # type: ignore[assignment]
     trades = [
         [
             t["trade_id"],
@@ -95,8 +155,8 @@ def render(gate: GateResult, limit: int = 100) -> str:
             t["action"],
             len(t["blocking_findings"]) or "-",
         ]
-        for t in gate.result.extra["gate"]
-    ]  # type: ignore[union-attr]
+        for t in gate_rows
+    ]
     out += [
         "### Trades",
         "",

@@ -3,6 +3,11 @@
     inputs (data/) + trades (gate/trades.py) -> project (gate/project.py) -> api.evaluate_inputs x 2
     -> classify (gate/diff.py) -> GateResult (RunResult with ``change`` per finding, extra["gate"])
 
+With --waivers/--history (commands/gate.py), ``run_tracked`` passes ``GateResult.result`` through
+``apply_waivers`` and the history store, and ``settle`` puts the outcome back into the GateResult:
+waived findings move to ``GateResult.waived`` (with their gate columns, so that every output can
+still point at the trade line), and extra["gate"] / extra["gate_summary"] are computed again.
+
 The emitters (sarif.py, junit.py, github.py, markdown.py, document.py) only read a GateResult.
 """
 
@@ -10,7 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -37,6 +43,9 @@ class GateResult:
     trade_files: tuple[str, ...]
     fail_on: str
     strict: bool
+    # the findings waivers took out of ``result`` (gate columns, ``would_block``, ``waiver_*``);
+    # None when no waivers were applied
+    waived: pl.DataFrame | None = field(default=None)
 
     @property
     def findings(self) -> pl.DataFrame:
@@ -55,7 +64,15 @@ class GateResult:
         counts = {c: 0 for c in CHANGES}
         for change, n in f.group_by("change").len().iter_rows():
             counts[change] = n
-        return {**counts, "blocking": self.blocking.height, "trades": self.effects.height}
+        out = {**counts, "blocking": self.blocking.height, "trades": self.effects.height}
+        if self.waived is not None:
+            out["waived"] = self.waived.height
+        return out
+
+    @property
+    def waived_rows(self) -> list[dict[str, Any]]:
+        """The waived findings as dicts (empty without waivers), worst first as the findings are."""
+        return [] if self.waived is None else self.waived.to_dicts()
 
 
 def threshold(fail_on: str) -> int:
@@ -118,14 +135,87 @@ def run_gate(
     gate_rows = trades_summary(projection.effects, findings)
     result = RunResult(pack=pack, inputs=after, evaluation=evaluation, info=run_info(pack, after, as_of, now))
     gate = GateResult(result, before_eval, projection.effects, tuple(str(t) for t in trades), fail_on, strict)
-    extra: dict[str, Any] = {
-        "gate": gate_rows,
-        "gate_summary": {
-            **gate.counts(),
-            "fail_on": fail_on,
-            "strict": strict,
-            "exit_code": gate.exit_code,
-            "trade_files": list(gate.trade_files),
-        },
-    }
+    extra: dict[str, Any] = {"gate": gate_rows, "gate_summary": gate_summary(gate)}
     return dataclasses.replace(gate, result=dataclasses.replace(result, extra={**result.extra, **extra}))
+
+
+def gate_summary(gate: GateResult) -> dict[str, Any]:
+    """RunResult.extra["gate_summary"]: the counts, the options and the exit code."""
+    return {
+        **gate.counts(),
+        "fail_on": gate.fail_on,
+        "strict": gate.strict,
+        "exit_code": gate.exit_code,
+        "trade_files": list(gate.trade_files),
+    }
+
+
+WAIVER_FIELDS = ("id", "reason", "approved_by", "ticket", "expires", "source")
+# what a waived finding's extra["waived"] record gains of the gate (its change, its trades)
+WAIVED_GATE_FIELDS = (
+    "change",
+    "would_block",
+    "observed_before",
+    "severity_before",
+    "trade_ids",
+    "trade_lines",
+    "trade_sources",
+)
+_HISTORY_FIELDS: dict[str, pl.DataType] = {
+    "history_change": pl.String(),
+    "first_seen": pl.String(),
+    "age_days": pl.Int64(),
+    "breach_type": pl.String(),
+}
+
+
+def _clean(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _waived_frame(findings: pl.DataFrame, records: list[dict[str, Any]]) -> pl.DataFrame:
+    """The gate rows of the waived findings (in the findings' order), with their waiver and history."""
+    schema: dict[str, pl.DataType] = {
+        "finding_id": pl.String(),
+        **{f"waiver_{k}": pl.String() for k in WAIVER_FIELDS},
+    }
+    if any("first_seen" in w for w in records):  # recorded with --history: the comparison rides along
+        schema.update(_HISTORY_FIELDS)
+    columns = pl.DataFrame(
+        {
+            name: [w.get(name.removeprefix("waiver_")) for w in records]  # waiver_id <- id, ...
+            for name in schema
+        },
+        schema=schema,
+    )
+    own = findings.filter(pl.col("finding_id").is_in(columns.get_column("finding_id").to_list()))
+    return (
+        own.rename({"blocking": "would_block"})
+        .join(columns, on="finding_id", how="left", maintain_order="left")
+        .with_columns(pl.lit(False).alias("blocking"))
+    )
+
+
+def settle(gate: GateResult, result: RunResult) -> GateResult:
+    """The gate after ``result`` (``gate.result`` passed through ``apply_waivers`` and/or the history store).
+
+    Waived findings are no longer in ``result.findings``, so they neither block nor count. They are
+    kept in ``GateResult.waived`` with their gate columns (change, trades, lines), ``would_block``
+    (whether they would have blocked) and their waiver (``waiver_id``, ``waiver_reason``, ...); their
+    ``extra["waived"]`` records gain the gate columns too. extra["gate"] and extra["gate_summary"],
+    computed by run_gate before the waivers, are computed again from what is left.
+    """
+    extra: dict[str, Any] = dict(result.extra)
+    waived = None
+    if "waivers" in extra:  # apply_waivers ran (even if it waived nothing)
+        records = list(extra.get("waived") or [])
+        waived = _waived_frame(gate.findings, records)
+        fields = {r["finding_id"]: r for r in waived.select("finding_id", *WAIVED_GATE_FIELDS).to_dicts()}
+        extra["waived"] = [
+            {**w, **{k: _clean(v) for k, v in fields.get(w["finding_id"], {}).items() if k != "finding_id"}}
+            for w in records
+        ]
+    settled = dataclasses.replace(gate, result=result, waived=waived)
+    extra["gate"] = trades_summary(settled.effects, settled.findings, waived)
+    extra["gate_summary"] = gate_summary(settled)
+    return dataclasses.replace(settled, result=dataclasses.replace(result, extra=extra))

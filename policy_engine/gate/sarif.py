@@ -9,6 +9,11 @@ of the finding id, which does not move when the trade moves to another line) and
 Results are the post-trade findings: ``new`` and ``worsened`` ones (baselineState new / updated)
 at their severity's level, pre-existing ones (unchanged) at level ``note`` unless they block under
 --strict. Resolved findings are not results: code scanning closes an alert that is no longer reported.
+
+Waived findings (--waivers) are results too, at the level they would have, with a SARIF
+``suppressions`` entry (kind ``external``, status ``accepted``, the waiver as justification): a
+viewer shows them as suppressed and code scanning does not count them as open. Expired, expiring
+and stale waivers are ``toolExecutionNotifications`` of the invocation.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from policy_engine import __version__
-from policy_engine.gate.locate import location, relative, rule_name
+from policy_engine.gate.locate import location, relative, rule_name, waiver_note
 from policy_engine.gate.run import GateResult
 from policy_engine.rules import RULE_KINDS
 
@@ -88,51 +93,85 @@ def _message(f: dict[str, Any]) -> str:
     trades = ", ".join(f"{t} (line {n})" for t, n in zip(f["trade_ids"], f["trade_lines"]))
     cause = {"new": "caused by", "worsened": "made worse by"}.get(f["change"], "touched by")
     text = f"[{f['change']}] {f['message']}. Fix: {f['remediation']}."
-    return text + (f" {cause.capitalize()} trade {trades}." if trades else "")
+    text += f" {cause.capitalize()} trade {trades}." if trades else ""
+    return text + (f" Waived: {waiver_note(f)}." if f.get("waiver_id") is not None else "")
+
+
+def _notifications(gate: GateResult) -> list[dict[str, Any]]:
+    """The waiver warnings (expired: their findings are back; expiring; stale) as SARIF notifications."""
+    if "waivers" not in gate.result.extra:
+        return []
+    from policy_engine.waivers import waiver_warnings
+
+    out = []
+    for text in waiver_warnings(gate.result):
+        level, _, message = text.partition(": ")
+        out.append({"level": "warning" if level == "warning" else "note", "message": {"text": message}})
+    return out
+
+
+def _result(f: dict[str, Any], index: dict[str, int], fallback: str) -> dict[str, Any]:
+    uri, line = location(f, fallback)
+    rule_id = f"{f['policy_id']}/{f['rule_id']}"
+    waived = f.get("waiver_id") is not None
+    blocks = f["would_block"] if waived else f["blocking"]
+    level = LEVELS[f["severity"]] if blocks or f["change"] != "unchanged" else "note"
+    result: dict[str, Any] = {
+        "ruleId": rule_id,
+        "ruleIndex": index[rule_id],
+        "level": level,
+        "kind": "fail",
+        "baselineState": BASELINE[f["change"]],
+        "message": {"text": _message(f)},
+        "locations": [
+            {
+                "physicalLocation": {"artifactLocation": {"uri": uri}, "region": {"startLine": line}},
+                "message": {"text": rule_name(f)},
+            }
+        ],
+        "partialFingerprints": {"primaryLocationLineHash": fingerprint(f["finding_id"])},
+        "properties": {
+            "findingId": f["finding_id"],
+            "change": f["change"],
+            "blocking": f["blocking"],
+            "severity": f["severity"],
+            "status": f["status"],
+            "check": f["check"],
+            "accountId": f["account_id"],
+            "positionId": f["position_id"],
+            "symbol": f["symbol"],
+            "observed": _number(f["observed"]),
+            "observedBefore": _number(f["observed_before"]),
+            "limit": _number(f["limit"]),
+            "tradeIds": list(f["trade_ids"]),
+        },
+    }
+    if waived:  # an accepted, external suppression: shown as suppressed, never an open alert
+        result["suppressions"] = [{"kind": "external", "status": "accepted", "justification": waiver_note(f)}]
+        result["properties"].update(
+            waiverId=f["waiver_id"],
+            waiverExpires=f["waiver_expires"],
+            waiverSource=f["waiver_source"],
+            wouldBlock=f["would_block"],
+        )
+    return result
 
 
 def render(gate: GateResult) -> dict[str, Any]:
     rules = _rules(gate)
     index = {r["id"]: i for i, r in enumerate(rules)}
     fallback = gate.trade_files[0] if gate.trade_files else "."
-    results = []
-    for f in gate.findings.filter(gate.findings["change"] != "resolved").iter_rows(named=True):
-        uri, line = location(f, fallback)
-        rule_id = f"{f['policy_id']}/{f['rule_id']}"
-        level = LEVELS[f["severity"]] if f["blocking"] or f["change"] != "unchanged" else "note"
-        results.append(
-            {
-                "ruleId": rule_id,
-                "ruleIndex": index[rule_id],
-                "level": level,
-                "kind": "fail",
-                "baselineState": BASELINE[f["change"]],
-                "message": {"text": _message(f)},
-                "locations": [
-                    {
-                        "physicalLocation": {"artifactLocation": {"uri": uri}, "region": {"startLine": line}},
-                        "message": {"text": rule_name(f)},
-                    }
-                ],
-                "partialFingerprints": {"primaryLocationLineHash": fingerprint(f["finding_id"])},
-                "properties": {
-                    "findingId": f["finding_id"],
-                    "change": f["change"],
-                    "blocking": f["blocking"],
-                    "severity": f["severity"],
-                    "status": f["status"],
-                    "check": f["check"],
-                    "accountId": f["account_id"],
-                    "positionId": f["position_id"],
-                    "symbol": f["symbol"],
-                    "observed": _number(f["observed"]),
-                    "observedBefore": _number(f["observed_before"]),
-                    "limit": _number(f["limit"]),
-                    "tradeIds": list(f["trade_ids"]),
-                },
-            }
-        )
+    current = gate.findings.filter(gate.findings["change"] != "resolved").iter_rows(named=True)
+    results = [_result(f, index, fallback) for f in [*current, *gate.waived_rows]]
     code = gate.exit_code
+    invocation: dict[str, Any] = {
+        "executionSuccessful": True,
+        "exitCode": code,
+        "exitCodeDescription": "blocking findings" if code else "no blocking findings",
+    }
+    notifications = _notifications(gate)
+    if notifications:
+        invocation["toolExecutionNotifications"] = notifications
     return {
         "$schema": SCHEMA_URI,
         "version": "2.1.0",
@@ -147,13 +186,7 @@ def render(gate: GateResult) -> dict[str, Any]:
                     }
                 },
                 "automationDetails": {"id": CATEGORY},
-                "invocations": [
-                    {
-                        "executionSuccessful": True,
-                        "exitCode": code,
-                        "exitCodeDescription": "blocking findings" if code else "no blocking findings",
-                    }
-                ],
+                "invocations": [invocation],
                 "artifacts": [
                     {"location": {"uri": relative(p)}, "roles": ["analysisTarget"]} for p in gate.trade_files
                 ],

@@ -1,4 +1,9 @@
-"""The short terminal summary of a gate run: the verdict, the counts, the blocking findings."""
+"""The short terminal summary of a gate run: the verdict, the counts, the blocking findings.
+
+With --waivers/--history it also has check's waiver and "since the previous run" lines
+(output.summary.extra_lines) and one ``WAIVED`` line per waived finding the trades caused or that
+would have blocked, naming its waiver.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import polars as pl
 
 from policy_engine.gate.locate import location, rule_name
 from policy_engine.gate.run import GateResult
+from policy_engine.output.summary import extra_lines
 
 SHOWN = 20
 
@@ -15,6 +21,9 @@ def render(gate: GateResult) -> str:
     verdict = (
         f"BLOCKED: {c['blocking']} blocking findings" if c["blocking"] else "PASSED: no blocking findings"
     )
+    would = sum(1 for w in gate.waived_rows if w["would_block"])
+    if would:
+        verdict += f"; {would} waived finding{'s' if would != 1 else ''} would otherwise block"
     lines = [
         (
             f"policy-engine gate {info.engine_version}: {c['trades']} trades on {info.positions:,} positions "
@@ -25,6 +34,7 @@ def render(gate: GateResult) -> str:
             f"findings: {c['new']} new, {c['worsened']} worsened, {c['unchanged']} pre-existing (not blocking"
             f"{' unless --strict' if not gate.strict else ''}), {c['resolved']} resolved"
         ),
+        *extra_lines(gate.result.extra),
         verdict,
     ]
     fallback = gate.trade_files[0] if gate.trade_files else "."
@@ -39,4 +49,17 @@ def render(gate: GateResult) -> str:
         lines.append(f"        fix: {f['remediation']}")
     if shown.height > SHOWN:
         lines.append(f"  ... {shown.height - SHOWN} more (see --markdown, --sarif or --output)")
+    waived = [w for w in gate.waived_rows if w["would_block"] or w["change"] in ("new", "worsened")]
+    for f in waived[:SHOWN]:
+        file, line = location(f, fallback)
+        trades = ",".join(f["trade_ids"]) or "-"
+        lines.append(
+            f"  WAIVED {file}:{line} [{trades}] {f['severity']} {f['change']} {rule_name(f)}: {f['message']}"
+        )
+        lines.append(
+            f"        waiver {f['waiver_id']} (ticket {f['waiver_ticket']}, expires {f['waiver_expires']}): "
+            f"{f['waiver_reason']}"
+        )
+    if len(waived) > SHOWN:
+        lines.append(f"  ... {len(waived) - SHOWN} more waived (see --markdown, --sarif or --output)")
     return "\n".join(lines) + "\n"
