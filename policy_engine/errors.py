@@ -33,14 +33,17 @@ class Issue:
     where: str | None = None
 
     def render(self) -> str:
-        loc = self.source
+        """One line: ``file:line:column: [where] message``; data quoted in it cannot break the line."""
+        from policy_engine.textsafe import printable
+
+        loc = printable(self.source)
         if self.line is not None:
             loc += f":{self.line}"
             if self.column is not None:
                 loc += f":{self.column}"
         prefix = f"{loc}: " if loc else ""
-        scope = f"[{self.where}] " if self.where else ""
-        return f"{prefix}{scope}{self.message}"
+        scope = f"[{printable(self.where)}] " if self.where else ""
+        return f"{prefix}{scope}{printable(self.message)}"
 
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.source, self.line or 0, self.column or 0, self.message)

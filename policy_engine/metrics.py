@@ -96,7 +96,10 @@ def _bracket_choice(n_brackets: int, margin: pl.Expr, settings: MetricSettings) 
         else:
             at = Q * liquidation_price_expr(margin, mmr_k, cum_k, "binance")
         lower_ok = (at >= floor) | pl.lit(k == 0)  # an LP <= 0 lands in the first bracket
-        fits = lower_ok & (at < cap) & mmr_k.is_not_null()
+        # the last bracket is open-ended: a notional beyond its cap must not fall back to the
+        # (optimistic) default mmr; it gets the strictest bracket the venue publishes
+        is_last = pl.col("__b_floor").list.len() == k + 1
+        fits = lower_ok & ((at < cap) | is_last) & mmr_k.is_not_null()
         mmr_pick = pl.when(fits).then(mmr_k).otherwise(mmr_pick)
         cum_pick = pl.when(fits).then(cum_k).otherwise(cum_pick)
     return mmr_pick, cum_pick

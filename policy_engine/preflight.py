@@ -43,7 +43,7 @@ def profile_issues(pack: PolicyPack, accounts: pl.DataFrame | None, source: str)
                 continue
             for profile in profiles:
                 if not covers_profile(value, profile):
-                    who = "accounts without a risk_profile" if profile is None else f"risk_profile '{profile}'"
+                    who = "no risk_profile" if profile is None else f"risk_profile '{profile}'"
                     issues.append(Issue(
                         source=source, where=_rule_label(policy.id, rule),
                         message=f"{counts.get(profile, 0)} account(s) with {who} have no limit in params.{key}; "

@@ -86,3 +86,18 @@ def test_bracket_is_chosen_at_the_liquidation_price(tmp_path: Path) -> None:
     row = df.filter(pl.col("position_id") == "p")
     assert float(row.get_column("mmr")[0]) == 0.005
     assert float(row.get_column("cum")[0]) == 50
+
+
+def test_notional_beyond_the_last_bracket_takes_the_last_bracket(tmp_path: Path) -> None:
+    # two brackets only: [0, 50k) 0.4% / cum 0 and [50k, 600k) 0.5% / cum 50. A long of 20 BTC @ 60,000
+    # at 2x (M = 600,000) has its LP far above 600k notional's bracket cap:
+    # last bracket: LP = (1,200,000 - 600,000 - 50) / (20 x 0.995) = 30,148.24, notional 602,965 > 600k cap,
+    # still the last (strictest published) bracket, never the 0.5% default with cum 0 (which gives 30,150.75)
+    market = tmp_path / "market.json"
+    market.write_text(json.dumps({"brackets": {"BTCUSDT": BTC_BRACKETS[:2]}}), encoding="utf-8")
+    df = _metrics(tmp_path, [
+        {"position_id": "big", "account_id": "A", "symbol": "BTCUSDT", "side": "long", "quantity": 20,
+         "entry_price": 60000, "mark_price": 60000, "leverage": 2},
+    ], "--market", str(market))
+    assert math.isclose(_lp(df, "big"), (1_200_000 - 600_000 - 50) / (20 * 0.995), rel_tol=1e-9)
+    assert float(df.filter(pl.col("position_id") == "big").get_column("cum")[0]) == 50

@@ -6,6 +6,7 @@ Also the options check and gate share for scheduled runs (``add_run_options``/``
 
 from __future__ import annotations
 
+from policy_engine.textsafe import printable
 import argparse
 import functools
 import json
@@ -133,7 +134,7 @@ def _list_table(runs: list[dict[str, Any]]) -> str:
             f"{_count(r, 'findings'):>8} {_count(r, 'new'):>5} {_count(r, 'persisting'):>7} {_count(r, 'resolved'):>8} "
             f"{_count(r, 'waived'):>6}  {(r['scope_key'] or '-')[:8]}"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 def _show(data: dict[str, Any], limit: int) -> str:
@@ -164,7 +165,7 @@ def _show(data: dict[str, Any], limit: int) -> str:
             lines.append(f"  {f['severity'].upper():<8} {f['account_id']} {f['rule_id']} ({how}){waived}: {f['message']}")
     elif r["status"] == "complete":
         lines.append("no findings")
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 def _trend_table(data: dict[str, Any]) -> str:
@@ -185,4 +186,4 @@ def _trend_table(data: dict[str, Any]) -> str:
         values = [count.get((run_id, rule), 0) for rule in rules]
         lines.append(f"{run_id:<27} {as_of or '-'!s:<25}" + "".join(f"{v:>{width + 1}}" for v in values)
                      + f"{sum(values):>7}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"

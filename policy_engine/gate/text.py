@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from policy_engine.textsafe import printable
 from policy_engine.gate.locate import location, rule_name
 from policy_engine.gate.run import GateResult
 from policy_engine.output.summary import extra_lines
@@ -62,4 +63,4 @@ def render(gate: GateResult) -> str:
         )
     if len(waived) > SHOWN:
         lines.append(f"  ... {len(waived) - SHOWN} more waived (see --markdown, --sarif or --output)")
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"

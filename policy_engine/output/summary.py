@@ -6,6 +6,7 @@ from typing import Any
 
 import polars as pl
 
+from policy_engine.textsafe import printable
 from policy_engine.api import RunResult
 from policy_engine.model import SEVERITY_NAMES
 
@@ -46,14 +47,14 @@ def render(result: RunResult, fail_on: str | None = None, width: int = 100) -> s
         lines.append("")
         lines.append(f"worst findings (first {min(WORST, f.height)} of {f.height:,}):")
         for row in f.head(WORST).iter_rows(named=True):
-            lines.append(f"  {row['severity'].upper():<8} {row['account_id']} {row['rule_id']}{_change(row)}: "
-                         f"{row['message']}"[:width * 2])
+            line = f"  {row['severity'].upper():<8} {row['account_id']} {row['rule_id']}{_change(row)}: {row['message']}"
+            lines.append(line if len(line) <= width * 2 else line[: width * 2 - 1] + "…")
             lines.append(f"           fix: {row['remediation']}")
     else:
         lines.append("no findings")
     if fail_on:
         lines.append("")
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 def _days(n: int) -> str:
