@@ -102,3 +102,23 @@ def test_a_missing_store_is_exit_2_and_not_created(tmp_path: Path) -> None:
 def test_history_needs_the_store_option() -> None:
     proc = run_cli("history", "list")
     assert proc.returncode == 2 and "--history" in proc.stderr
+
+
+def test_a_run_whose_outputs_cannot_be_written_is_not_complete(tmp_path) -> None:
+    # review finding: the run was recorded complete although --output failed (exit 2)
+    import sqlite3
+
+    from tests.conftest import ROOT, run_cli
+
+    store = tmp_path / "h.db"
+    base = ["check", "--policies", str(ROOT / "policies"), "--positions", str(ROOT / "samples/positions.csv"),
+            "--accounts", str(ROOT / "samples/accounts.csv"), "--market", str(ROOT / "samples/market.json"),
+            "--history", str(store), "-q"]
+    (tmp_path / "blocker").write_text("a file, not a directory")
+    proc = run_cli(*base, "--output", str(tmp_path / "blocker" / "findings.json"))
+    assert proc.returncode == 2 and "cannot write --output" in proc.stderr and "internal error" not in proc.stderr
+    with sqlite3.connect(store) as con:
+        assert [r[0] for r in con.execute("SELECT status FROM runs")] == ["failed"]
+    assert run_cli(*base, "--output", str(tmp_path / "ok.json")).returncode == 1
+    with sqlite3.connect(store) as con:
+        assert sorted(r[0] for r in con.execute("SELECT status FROM runs")) == ["complete", "failed"]

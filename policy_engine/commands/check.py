@@ -27,18 +27,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: Any) -> int:
     from policy_engine import api
-    from policy_engine.output import document, summary
+    from policy_engine.output import summary
 
     result = run_tracked(args, NAME, lambda: api.check(
         args.policies, args.positions, args.accounts, args.market, column_map(args),
         keep_positions=bool(args.report), as_of=args.as_of,
-    ))
-    if args.output:
-        document.write(result, args.output, args.format)
-    if args.report:
-        from policy_engine.report import write_report
-
-        write_report(result, args.report)
+    ), deliver=lambda r: _write_outputs(args, r))
     if not args.quiet:
         out = sys.stderr if args.output == "-" else sys.stdout
         out.write(summary.render(result))
@@ -46,3 +40,25 @@ def run(args: Any) -> int:
         for path in written:
             out.write(f"wrote {path}\n")
     return exit_code(result.findings, args.fail_on)
+
+
+def _write_outputs(args: Any, result: Any) -> None:
+    """The machine output and the report; a path that cannot be written is a usage error (exit 2)."""
+    from policy_engine.errors import Issue, UsageError
+    from policy_engine.output import document
+
+    failed: list[Issue] = []
+    if args.output:
+        try:
+            document.write(result, args.output, args.format)
+        except (OSError, ValueError) as exc:
+            failed.append(Issue(args.output, f"cannot write --output: {exc}"))
+    if args.report:
+        from policy_engine.report import write_report
+
+        try:
+            write_report(result, args.report)
+        except OSError as exc:
+            failed.append(Issue(args.report, f"cannot write --report: {exc}"))
+    if failed:
+        raise UsageError(failed)

@@ -90,28 +90,36 @@ def run(args: Any) -> int:
         )
         return holder["gate"].result
 
-    # waivers are read first (a bad file: exit 2, nothing written); the run is recorded after them
-    result = run_tracked(args, NAME, evaluate)
-    gate = settle(holder["gate"], result)
-    outputs: list[tuple[str, str | None, Callable[[str], object]]] = [
-        ("--sarif", args.sarif, lambda p: sarif.write(gate, p)),
-        ("--junit", args.junit, lambda p: junit.write(gate, p)),
-        ("--markdown", args.markdown, lambda p: markdown.write(gate, p)),
-        ("--output", args.output, lambda p: document.write(gate, p, args.format)),
-        ("--report", args.report, lambda p: _report(gate.result, p)),
-    ]
-    failed: list[Issue] = []
-    written = []
-    for option, path, write in outputs:
-        if not path:
-            continue
-        try:
-            if path != "-":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            write(path)
-            written.append(path)
-        except (OSError, ValueError, ImportError) as exc:
-            failed.append(Issue(path, f"cannot write {option}: {exc}"))
+    written: list[str] = []
+    settled: dict[str, GateResult] = {}
+
+    def deliver(result: Any) -> None:
+        # inside the run's history transaction: an output that cannot be written fails the run
+        gate = settled["gate"] = settle(holder["gate"], result)
+        outputs: list[tuple[str, str | None, Callable[[str], object]]] = [
+            ("--sarif", args.sarif, lambda p: sarif.write(gate, p)),
+            ("--junit", args.junit, lambda p: junit.write(gate, p)),
+            ("--markdown", args.markdown, lambda p: markdown.write(gate, p)),
+            ("--output", args.output, lambda p: document.write(gate, p, args.format)),
+            ("--report", args.report, lambda p: _report(gate.result, p)),
+        ]
+        failed: list[Issue] = []
+        for option, path, write in outputs:
+            if not path:
+                continue
+            try:
+                if path != "-":
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                write(path)
+                written.append(path)
+            except (OSError, ValueError, ImportError) as exc:
+                failed.append(Issue(path, f"cannot write {option}: {exc}"))
+        if failed:  # the other outputs are written; the run is not complete, and the exit code is 2
+            raise UsageError(failed)
+
+    # waivers are read first (a bad file: exit 2, nothing written); outputs, then the run is recorded
+    run_tracked(args, NAME, evaluate, deliver=deliver)
+    gate = settled["gate"]
     out = sys.stderr if args.output == "-" else sys.stdout
     if args.github:
         sys.stdout.write(github.render(gate))
@@ -121,8 +129,6 @@ def run(args: Any) -> int:
             token = secrets.token_hex(16)
             summary = f"::stop-commands::{token}\n{summary}::{token}::\n"
         out.write(summary)
-    if failed:
-        raise UsageError(failed)
     return gate.exit_code
 
 

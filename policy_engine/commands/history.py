@@ -27,11 +27,16 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="record the run in this SQLite store and compare it with the previous run (docs/history.md)")
 
 
-def run_tracked(args: Any, command: str, evaluate: Callable[[], Any], err: TextIO | None = None) -> Any:
-    """Evaluate, then apply waivers, then record the run: the order check and gate share.
+def run_tracked(
+    args: Any, command: str, evaluate: Callable[[], Any], err: TextIO | None = None,
+    deliver: Callable[[Any], None] | None = None,
+) -> Any:
+    """Evaluate, then apply waivers, then write the outputs (``deliver``) and record the run: the
+    order check and gate share.
 
     Waivers are read before anything runs (a bad waiver file is exit 2 at once). With --history the
-    run is ``running`` in the store while it evaluates and ``failed`` if anything raises.
+    run is ``running`` in the store while it evaluates, and ``failed`` if anything raises, writing
+    the outputs included: it is complete only once its outputs are written.
     """
     import contextlib
 
@@ -56,7 +61,9 @@ def run_tracked(args: Any, command: str, evaluate: Callable[[], Any], err: TextI
 
             result = apply_waivers(result, waivers, args.waiver_warning_days)
         if run is not None:
-            result = run.complete(result).result
+            result = run.complete(result, deliver).result
+        elif deliver is not None:
+            deliver(result)
     if waivers is not None:
         from policy_engine.waivers import waiver_warnings
 

@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Mapping, Self
@@ -167,8 +168,12 @@ class RunRecorder:
         frames = [pl.read_ipc(io.BytesIO(r[0])) for r in parts]
         return pl.concat(frames) if frames else pl.DataFrame(schema=STATE_SCHEMA)
 
-    def complete(self, result: RunResult) -> RunComparison:
-        """Compare with the previous complete run of the scope and record this run, in one transaction."""
+    def complete(self, result: RunResult, deliver: Callable[[RunResult], None] | None = None) -> RunComparison:
+        """Compare with the previous complete run of the scope and record this run, in one transaction.
+
+        ``deliver`` (writing the run's outputs) is called inside that transaction with the annotated
+        result: if it raises, the transaction rolls back and the run is never recorded as complete.
+        """
         info, scope = result.info, scope_key(result)
         now = run_time(info.as_of, info.generated_at)
         states = position_states(result.inputs.positions)
@@ -196,10 +201,12 @@ class RunRecorder:
             self._prune_states(scope)
             trend = query.trend(self.con, scope, self.command)
             test_pause()
+            history = {"store": self.store, "run_id": self.run_id, "scope_key": scope, "command": self.command,
+                       "run_time": now}
+            attached = _attach(result, annotated, gone, meta, trend, history)
+            if deliver is not None:
+                deliver(attached)
         self.done = True
-        history = {"store": self.store, "run_id": self.run_id, "scope_key": scope, "command": self.command,
-                   "run_time": now}
-        attached = _attach(result, annotated, gone, meta, trend, history)
         return RunComparison(attached, self.run_id, scope, meta["run_id"] if meta else None,
                              new, own.height - new, gone.height)
 
