@@ -142,3 +142,27 @@ def test_pre_commit_hook_and_ci_examples_are_well_formed() -> None:
         gitlab["artifacts"]["when"] == "always"
         and gitlab["artifacts"]["reports"]["junit"] == "gate-junit.xml"
     )
+
+
+def test_gate_findings_do_not_depend_on_the_books_row_order(tmp_path) -> None:
+    # review finding: a new position took its mark from the first holder of the symbol in file order
+    import json
+
+    from tests.conftest import ROOT, run_cli
+
+    lines = (ROOT / "samples/positions.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    # P1006-07 holds DOGEUSDT with its own mark: first in the file, it used to set a new DOGE position's mark
+    moved = [line for line in lines[1:] if line.startswith("P1006-07,")]
+    assert len(moved) == 1
+    rest = [line for line in lines[1:] if not line.startswith("P1006-07,")]
+    (tmp_path / "reversed.csv").write_text(lines[0] + moved[0] + "".join(reversed(rest)), encoding="utf-8")
+    docs = []
+    for positions in (ROOT / "samples/positions.csv", tmp_path / "reversed.csv"):
+        out = tmp_path / f"{positions.stem}.json"
+        proc = run_cli("gate", "--policies", str(ROOT / "policies"), "--positions", str(positions),
+                       "--accounts", str(ROOT / "samples/accounts.csv"), "--market", str(ROOT / "samples/market.json"),
+                       "--format", "json", "--output", str(out), "-q", str(ROOT / "samples/trades/breaching.csv"))
+        assert proc.returncode == 1, proc.stderr
+        docs.append(json.loads(out.read_text()))
+    strip = lambda fs: sorted(json.dumps({k: v for k, v in f.items() if k not in ("line", "row")}, sort_keys=True) for f in fs)  # noqa: E731
+    assert strip(docs[0]["findings"]) == strip(docs[1]["findings"])

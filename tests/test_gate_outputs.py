@@ -182,7 +182,7 @@ def test_markdown_summary(result: GateResult, tmp_path: Path) -> None:
     markdown.write(result, str(tmp_path / "summary.md"))
     text = (tmp_path / "summary.md").read_text(encoding="utf-8")
     assert text.startswith("## ❌ policy-engine gate: 4 blocking findings")
-    assert "| T2 (trades.csv:3) | gate-test/alloc [allocation] | breach | new |" in text
+    assert "| T2 (trades.csv:3) | gate-test/alloc \\[allocation\\] | breach | new |" in text
     assert "<details><summary>Pre-existing findings (1)</summary>" in text
     assert "<details><summary>Resolved by the trades (1)</summary>" in text
     assert markdown.cell("a|b <img> `x`\nnext") == "a\\|b &lt;img&gt; &#96;x&#96; next"
@@ -227,3 +227,13 @@ def test_json_output_has_run_gate_and_findings_with_change(result: GateResult, t
         "T5",
         "T5",
     ]
+
+
+def test_markdown_cells_neutralise_hostile_data() -> None:
+    from policy_engine.gate.markdown import cell
+
+    # a backslash cannot undo the pipe escape; links, mentions and code spans stay text
+    assert cell("ETH|U`S`\\|D") == "ETH\\|U&#96;S&#96;\\\\\\|D"
+    assert cell("[x](https://evil) @octocat") == "\\[x\\](https://evil) &#64;octocat"
+    assert cell("<img src=x onerror=alert(1)>") == "&lt;img src=x onerror=alert(1)&gt;"
+    assert cell("two\nlines") == "two lines"

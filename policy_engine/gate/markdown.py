@@ -24,10 +24,15 @@ LIMIT_BYTES = 1024 * 1024
 _MARGIN = 16 * 1024
 
 
+# Markdown syntax that data (symbols, client names, messages) could use to add links, images,
+# mentions, emphasis or table columns; backslash first, so later escapes are not undone.
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "[]*_~"} | {"@": "&#64;", "`": "&#96;", "|": "\\|"})
+
+
 def cell(value: Any) -> str:
     text = "" if value is None else str(value)
-    text = html.escape(" ".join(text.split()), quote=False)
-    return text.replace("|", "\\|").replace("`", "&#96;") or " "
+    text = html.escape(" ".join(text.split()), quote=False).replace("\\", "\\\\")
+    return text.translate(_MARKDOWN) or " "
 
 
 def _table(header: list[str], rows: list[list[Any]], limit: int, what: str) -> list[str]:

@@ -43,20 +43,32 @@ class Projection:
 
 
 def project(
-    book: pl.DataFrame, trades: pl.DataFrame, bracket_symbols: frozenset[str] = frozenset()
+    book: pl.DataFrame,
+    trades: pl.DataFrame,
+    bracket_symbols: frozenset[str] = frozenset(),
+    volatility_symbols: frozenset[str] = frozenset(),
 ) -> Projection:
-    """Apply ``trades`` (policy_engine.gate.trades.load_trades) to ``book`` (Inputs.positions)."""
+    """Apply ``trades`` (policy_engine.gate.trades.load_trades) to ``book`` (Inputs.positions).
+
+    A new position in a symbol the book holds takes that symbol's mark price (and asset class) from
+    the holder with the smallest position id, so the result does not depend on the book's row
+    order; its volatility comes from the market data when that has the symbol, else from that holder.
+    """
     keys = trades.select("account_id", "symbol").unique()
     touched = book.join(keys, on=["account_id", "symbol"], how="semi")
     symbols = (
         book.filter(pl.col("symbol").is_in(keys.get_column("symbol").implode()))
         .group_by("symbol")
         .agg(
-            pl.col(c).sort_by(SOURCE, ROW).drop_nulls().first()
+            pl.col(c).sort_by("position_id").drop_nulls().first()
             for c in ("mark_price", *_SYMBOL_ATTRIBUTES)
             if c in book.columns
         )
     )
+    if "volatility" in symbols.columns and volatility_symbols:
+        # the market's volatility wins over one account's own override (metrics reads it when null)
+        market = pl.col("symbol").is_in(pl.Series(sorted(volatility_symbols), dtype=pl.String).implode())
+        symbols = symbols.with_columns(pl.when(market).then(None).otherwise(pl.col("volatility")).alias("volatility"))
     state = _State(
         live={r["position_id"]: r for r in touched.to_dicts()},
         symbols={r["symbol"]: r for r in symbols.to_dicts()},

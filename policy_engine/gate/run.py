@@ -116,7 +116,10 @@ def run_gate(
     brackets = (
         frozenset() if inputs.brackets is None else frozenset(inputs.brackets.get_column("symbol").to_list())
     )
-    projection = project(inputs.positions, trade_frame, brackets)
+    market_vol = (
+        frozenset() if inputs.volatility is None else frozenset(inputs.volatility.get_column("symbol").to_list())
+    )
+    projection = project(inputs.positions, trade_frame, brackets, market_vol)
     after = dataclasses.replace(
         inputs, positions=projection.positions, files=(*inputs.files, *(("trades", str(p)) for p in trades))
     )

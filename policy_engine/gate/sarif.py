@@ -18,6 +18,8 @@ and stale waivers are ``toolExecutionNotifications`` of the invocation.
 
 from __future__ import annotations
 
+import urllib.parse
+
 import hashlib
 import json
 import math
@@ -110,6 +112,11 @@ def _notifications(gate: GateResult) -> list[dict[str, Any]]:
     return out
 
 
+def _uri(path: str) -> str:
+    """A relative path as a URI reference: 'my trades#1.csv' -> 'my%20trades%231.csv' ('#' is no fragment)."""
+    return urllib.parse.quote(path, safe="/")
+
+
 def _result(f: dict[str, Any], index: dict[str, int], fallback: str) -> dict[str, Any]:
     uri, line = location(f, fallback)
     rule_id = f"{f['policy_id']}/{f['rule_id']}"
@@ -125,7 +132,7 @@ def _result(f: dict[str, Any], index: dict[str, int], fallback: str) -> dict[str
         "message": {"text": _message(f)},
         "locations": [
             {
-                "physicalLocation": {"artifactLocation": {"uri": uri}, "region": {"startLine": line}},
+                "physicalLocation": {"artifactLocation": {"uri": _uri(uri)}, "region": {"startLine": line}},
                 "message": {"text": rule_name(f)},
             }
         ],
@@ -188,7 +195,7 @@ def render(gate: GateResult) -> dict[str, Any]:
                 "automationDetails": {"id": CATEGORY},
                 "invocations": [invocation],
                 "artifacts": [
-                    {"location": {"uri": relative(p)}, "roles": ["analysisTarget"]} for p in gate.trade_files
+                    {"location": {"uri": _uri(relative(p))}, "roles": ["analysisTarget"]} for p in gate.trade_files
                 ],
                 "results": results,
                 "properties": {"gate": gate.counts(), "failOn": gate.fail_on, "strict": gate.strict},
