@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
 import polars as pl
 
-from policy_engine import __version__
+from policy_engine import __version__, progress
 from policy_engine.compile import compile_pack, referenced_columns
 from policy_engine.data import Inputs, file_sha256, load_inputs
 from policy_engine.errors import DataError
@@ -74,13 +75,21 @@ def _as_of(inputs: Inputs, as_of: str | None) -> str | None:
     return None
 
 
-def run_info(pack: PolicyPack, inputs: Inputs, as_of: str | None, now: dt.datetime | None = None) -> RunInfo:
+def run_info(
+    pack: PolicyPack,
+    inputs: Inputs,
+    as_of: str | None,
+    now: dt.datetime | None = None,
+    digests: Mapping[str, str] | None = None,
+) -> RunInfo:
+    """``digests``: sha256 of input paths already computed (see ``_digest_in_background``)."""
     now = now or dt.datetime.now(dt.timezone.utc)
+    known = digests or {}
     return RunInfo(
         engine_version=__version__,
         generated_at=now.astimezone(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
         as_of=_as_of(inputs, as_of),
-        input_files=tuple((role, path, file_sha256(path)) for role, path in inputs.files),
+        input_files=tuple((role, path, known.get(path) or file_sha256(path)) for role, path in inputs.files),
         policy_pack=tuple((p.id, p.version) for p in pack.policies),
         policy_hash=pack.content_hash,
         positions=inputs.positions.height,
@@ -112,12 +121,43 @@ def check(
     now: dt.datetime | None = None,
 ) -> RunResult:
     """Load a policy pack and a snapshot, validate both, evaluate; raise PolicyEngineError on bad input."""
-    pack = policies if isinstance(policies, PolicyPack) else load_pack(policies)
+    with progress.stage("policies"):
+        pack = policies if isinstance(policies, PolicyPack) else load_pack(policies)
     inputs = load_inputs(positions, accounts, market, column_map)
     if inputs.accounts is None:
         raise DataError("no account equity: pass --accounts FILE, or give an `equity` column in the positions file")
-    evaluation = evaluate_inputs(pack, inputs, keep_positions)
-    return RunResult(pack=pack, inputs=inputs, evaluation=evaluation, info=run_info(pack, inputs, as_of, now))
+    digests = _digest_in_background([path for _, path in inputs.files])
+    with progress.stage("evaluating", f"{inputs.positions.height:,} positions"):
+        evaluation = evaluate_inputs(pack, inputs, keep_positions)
+    with progress.stage("hashing inputs"):
+        info = run_info(pack, inputs, as_of, now, digests.result())
+    return RunResult(pack=pack, inputs=inputs, evaluation=evaluation, info=info)
+
+
+class _Digests(threading.Thread):
+    """sha256 of the input files (for the audit trail), read while the evaluation runs: hashlib
+    releases the GIL on large blocks, so this overlaps with Polars' work instead of following it."""
+
+    def __init__(self, paths: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.paths = paths
+        self.digests: dict[str, str] = {}
+        self.start()
+
+    def run(self) -> None:
+        for path in self.paths:
+            try:
+                self.digests[path] = file_sha256(path)
+            except Exception:  # noqa: BLE001 - run_info hashes again and reports the problem itself
+                pass
+
+    def result(self) -> dict[str, str]:
+        self.join()
+        return self.digests
+
+
+def _digest_in_background(paths: list[str]) -> _Digests:
+    return _Digests(paths)
 
 
 def metrics(

@@ -9,6 +9,7 @@ the shared base plan (joins and derived metrics) is computed once.
 from __future__ import annotations
 
 import hashlib
+import operator
 from dataclasses import dataclass
 
 import polars as pl
@@ -45,12 +46,32 @@ def _with_values(base: pl.LazyFrame, c: CompiledCheck) -> pl.LazyFrame:
     )
 
 
-def _finding_frame(base: pl.LazyFrame, c: CompiledCheck, context: list[str]) -> pl.LazyFrame:
+def _flag(i: int, what: str) -> str:
+    return f"__check{i}_{what}"
+
+
+def _flag_frame(base: pl.LazyFrame, compiled: tuple[CompiledCheck, ...]) -> pl.LazyFrame:
+    """The positions with, per check i, three booleans: covered, breached, near (near only when
+    the check has a band). One pass: each check's observed value, limit and verdict are computed
+    once over every position; findings and coverage both read these flags."""
+    lf = base
+    for i, c in enumerate(compiled):
+        breach = c.applies & c.check.breach.fill_null(False)
+        flags = [c.applies.alias(_flag(i, "covered")), breach.alias(_flag(i, "breached"))]
+        if c.check.near is not None:
+            flags.append((c.applies & ~breach & c.check.near.fill_null(False)).alias(_flag(i, "near")))
+        lf = _with_values(lf, c).with_columns(flags)
+    names = lf.collect_schema().names()
+    return lf.drop([n for n in (OBSERVED.meta.output_name(), LIMIT.meta.output_name()) if n in names])
+
+
+def _finding_frame(flags: pl.LazyFrame, c: CompiledCheck, i: int, context: list[str]) -> pl.LazyFrame:
     chk = c.check
-    breach = chk.breach.fill_null(False)
-    flagged = breach if chk.near is None else breach | chk.near.fill_null(False)
+    breach = pl.col(_flag(i, "breached"))
+    flagged = breach if chk.near is None else breach | pl.col(_flag(i, "near"))
     sev, near_sev = c.rule.severity, _near_severity(c.rule.severity)
-    flagged_rows = _with_values(base, c).filter(c.applies & flagged)
+    # observed value and limit again, on the flagged rows only (a few percent of the positions)
+    flagged_rows = _with_values(flags.filter(flagged), c)
     account_scope = chk.scope == "account"
     if account_scope:
         # one finding per account, carrying the values of its first breaching position
@@ -77,28 +98,65 @@ def _finding_frame(base: pl.LazyFrame, c: CompiledCheck, context: list[str]) -> 
     )
 
 
-def _coverage_frame(base: pl.LazyFrame, compiled: tuple[CompiledCheck, ...]) -> pl.LazyFrame:
-    """One row: per check, how many positions (accounts, for account-scope checks) it covered,
-    breached and came near."""
-    frames: list[pl.LazyFrame] = []
+def _coverage_aggs(compiled: tuple[CompiledCheck, ...]) -> list[pl.Expr]:
+    """Per check, how many positions (accounts, for account-scope checks) it covered, breached and
+    came near: ``covered_i``, ``breached_i``, ``near_i`` over the flag frame."""
+    aggs: list[pl.Expr] = []
     for i, c in enumerate(compiled):
-        breach = c.check.breach.fill_null(False)
-        near = pl.lit(False) if c.check.near is None else c.check.near.fill_null(False)
-        masks = {"covered": c.applies, "breached": c.applies & breach, "near": c.applies & ~breach & near}
+        masks = {k: pl.col(_flag(i, k)) for k in ("covered", "breached")}
+        masks["near"] = pl.lit(False) if c.check.near is None else pl.col(_flag(i, "near"))
         if c.check.scope == "account":
-            aggs = [pl.col("account_id").filter(m).n_unique().alias(f"{k}_{i}") for k, m in masks.items()]
+            aggs += [pl.col("account_id").filter(m).n_unique().alias(f"{k}_{i}") for k, m in masks.items()]
         else:
-            aggs = [m.sum().alias(f"{k}_{i}") for k, m in masks.items()]
-        frames.append(_with_values(base, c).select(aggs))
-    return pl.concat(frames, how="horizontal") if frames else base.select(pl.len().alias("n")).head(0)
+            aggs += [m.sum().alias(f"{k}_{i}") for k, m in masks.items()]
+    return aggs
+
+
+def _coverage_frame(flags: pl.LazyFrame, compiled: tuple[CompiledCheck, ...]) -> pl.LazyFrame:
+    """One row of coverage counts (see _coverage_aggs)."""
+    aggs = _coverage_aggs(compiled)
+    return flags.select(aggs) if aggs else flags.select(pl.len().alias("n")).head(0)
+
+
+def _hit_frame(flags: pl.LazyFrame, compiled: tuple[CompiledCheck, ...]) -> pl.LazyFrame:
+    """The flagged positions only (breached or near for some check), with the coverage counts of all
+    positions riding along as constant columns. This is the frame every check's findings are built
+    from, so the plan keeps a few tens of percent of the book in memory instead of all of it."""
+    hit = pl.any_horizontal(
+        pl.col(_flag(i, what)) for i, c in enumerate(compiled)
+        for what in (("breached", "near") if c.check.near is not None else ("breached",))
+    )  # fmt: skip
+    return flags.with_columns(_coverage_aggs(compiled)).filter(hit)
+
+
+ID_COLUMNS = ("policy_id", "rule_id", "check", "account_id", "position_id")
+_ID_BATCH = 1 << 20
+
+
+def _sha256_ids(keys: pl.Series) -> pl.Series:
+    """The first 16 hex digits of the sha256 of each key's UTF-8 text, without a Python loop:
+    hashlib is mapped over the keys in batches (few Python objects alive at a time)."""
+    binary = keys.cast(pl.Binary)
+    digest = operator.methodcaller("digest")
+    parts = [
+        pl.Series(list(map(digest, map(hashlib.sha256, binary.slice(i, _ID_BATCH).to_list()))), dtype=pl.Binary)
+        for i in range(0, binary.len(), _ID_BATCH)
+    ]
+    digests = pl.concat(parts) if parts else pl.Series([], dtype=pl.Binary)
+    return digests.bin.encode("hex").str.slice(0, 16)
+
+
+def finding_id() -> pl.Expr:
+    """sha256 (stable across versions and platforms, unlike Polars' hash) over the identity of a
+    finding: ``policy, rule, check, account, position`` joined by U+001F (a missing position as
+    empty text); the same breach gets the same id on every run, whatever else changed. Computed
+    inside the plan, batch by batch, so the streaming engine can use it too."""
+    key = pl.concat_str([pl.col(c).cast(pl.String).fill_null("") for c in ID_COLUMNS], separator="\x1f")
+    return key.map_batches(_sha256_ids, return_dtype=pl.String, is_elementwise=True).alias("finding_id")
 
 
 def _finding_ids(df: pl.DataFrame) -> pl.Series:
-    # sha256 (stable across versions and platforms, unlike Polars' hash) over the identity of a
-    # finding: the same breach gets the same id on every run, whatever else changed.
-    keys = zip(*(df.get_column(c).to_list() for c in ("policy_id", "rule_id", "check", "account_id", "position_id")))
-    ids = [hashlib.sha256("\x1f".join("" if v is None else str(v) for v in k).encode()).hexdigest()[:16] for k in keys]
-    return pl.Series("finding_id", ids, dtype=pl.String)
+    return df.select(finding_id()).to_series()
 
 
 def sort_findings(df: pl.DataFrame) -> pl.DataFrame:
@@ -109,25 +167,46 @@ def sort_findings(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _ordered_parts(flags: pl.LazyFrame, compiled: tuple[CompiledCheck, ...], context: list[str]) -> list[pl.LazyFrame]:
+    """The findings in sort_findings' order without sorting them all: one part per check and
+    severity, each sorted by account and position (in parallel, inside the plan), concatenated in
+    the order of (severity descending, policy, rule, check)."""
+    keyed: list[tuple[tuple[int, str, str, str], pl.LazyFrame]] = []
+    for i, c in enumerate(compiled):
+        frame = _finding_frame(flags, c, i, context)
+        sev, near_sev = int(c.rule.severity), int(_near_severity(c.rule.severity))
+        if c.check.near is None or sev == near_sev:
+            keyed.append(((-sev, *c.key), frame))
+        else:
+            for rank in (sev, near_sev):
+                keyed.append(((-rank, *c.key), frame.filter(pl.col("severity_rank") == rank)))
+    keyed.sort(key=lambda kv: kv[0])
+    columns = [*FINDING_COLUMNS, "severity_rank", *context]
+    return [frame.sort("account_id", "position_id").with_columns(finding_id()).select(columns) for _, frame in keyed]
+
+
 def evaluate(base: pl.LazyFrame, compiled: tuple[CompiledCheck, ...], keep_positions: bool = False) -> Evaluation:
     """Run every check over ``base`` (positions with derived metrics) in one collect."""
     schema = base.collect_schema()
     context = [c for c in CONTEXT_COLUMNS if c in schema]
-    frames = [_finding_frame(base, c, context) for c in compiled]
-    findings_lf = pl.concat(frames, how="vertical") if frames else None
-    plans = [_coverage_frame(base, compiled)]
-    if findings_lf is not None:
-        plans.append(findings_lf)
+    flags = _flag_frame(base, compiled)
+    hits = _hit_frame(flags, compiled) if compiled else flags
+    parts = _ordered_parts(hits, compiled, context)
+    counts = [f"{k}_{i}" for i in range(len(compiled)) for k in ("covered", "breached", "near")]
+    plans = [hits.select(pl.col(counts).first()) if compiled else _coverage_frame(flags, compiled)]
+    if parts:  # the findings come out of the plan complete and in order: nothing is copied afterwards
+        plans.append(pl.concat(parts, how="vertical"))
     if keep_positions:
         plans.append(base)
-    results = pl.collect_all(plans)
+    results = pl.collect_all(plans, engine="in-memory")  # one plan: the shared frames are computed once
     coverage_row = results[0]
-    findings = results[1] if findings_lf is not None else pl.DataFrame()
+    if compiled and coverage_row.row(0)[0] is None:  # no position flagged: nothing carried the counts
+        coverage_row = _coverage_frame(flags, compiled).collect(engine="in-memory")
     positions = results[-1] if keep_positions else None
-    if findings_lf is None or findings.height == 0:
-        findings = _empty_findings(context)
-    findings = findings.with_columns(_finding_ids(findings))
-    findings = sort_findings(findings).select(*FINDING_COLUMNS, "severity_rank", *context)
+    findings = results[1] if parts else pl.DataFrame()
+    if findings.height == 0:
+        findings = _empty_findings(context).with_columns(pl.lit(None, dtype=pl.String).alias("finding_id"))
+        findings = findings.select(*FINDING_COLUMNS, "severity_rank", *context)
     coverage = pl.DataFrame(
         {
             "policy_id": [c.policy.id for c in compiled],

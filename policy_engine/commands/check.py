@@ -21,11 +21,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", metavar="FILE.html", help="write the HTML compliance report here")
     p.add_argument("--as-of", metavar="TIME", help="as-of time of the snapshot (default: its as_of column)")
     p.add_argument("--quiet", "-q", action="store_true", help="print no summary")
+    p.add_argument("--streaming", action="store_true",
+                   help="for books larger than memory: read Parquet (file or directory) in one streaming pass and "
+                        "write the findings (--output .parquet or .csv) as they are produced, unordered")
     add_fail_on(p)
     add_run_options(p)
 
 
 def run(args: Any) -> int:
+    if args.streaming:
+        from policy_engine.streaming import run_command
+
+        return run_command(args)
     from policy_engine import api
     from policy_engine.output import summary
 

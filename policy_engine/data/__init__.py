@@ -15,6 +15,7 @@ from typing import Callable, Mapping, TypeVar
 
 import polars as pl
 
+from policy_engine import progress
 from policy_engine.data.accounts import merge_accounts
 from policy_engine.data.files import file_sha256, load_column_map
 from policy_engine.data.market import Market, load_market
@@ -57,19 +58,23 @@ def load_inputs(
     account_table: Table | None = None
     if accounts is not None:
         files.append(("accounts", str(accounts)))
-        account_table = _collect(lambda: read(accounts, "accounts", column_map), issues)
+        with progress.stage("loading", str(accounts)):
+            account_table = _collect(lambda: read(accounts, "accounts", column_map), issues)
         if account_table is not None:
-            account_frame, more = check_accounts(account_table)
+            with progress.stage("validating", f"{account_table.frame.height:,} accounts"):
+                account_frame, more = check_accounts(account_table)
             issues += more
     position_frame = pl.DataFrame()
-    table = _collect(lambda: read(positions, "positions", column_map), issues)
+    with progress.stage("loading", str(positions)):
+        table = _collect(lambda: read(positions, "positions", column_map), issues)
     if table is not None:
-        position_frame, more = check_positions(table)
-        issues += more
-        if accounts is None or account_table is not None:  # else the unreadable file is the problem
-            source = str(accounts) if accounts is not None else None
-            position_frame, account_frame, more = merge_accounts(position_frame, table, account_frame, source)
+        with progress.stage("validating", f"{table.frame.height:,} positions"):
+            position_frame, more = check_positions(table)
             issues += more
+            if accounts is None or account_table is not None:  # else the unreadable file is the problem
+                source = str(accounts) if accounts is not None else None
+                position_frame, account_frame, more = merge_accounts(position_frame, table, account_frame, source)
+                issues += more
     market_data = Market(None, None)
     if market is not None:
         files.append(("market", str(market)))

@@ -43,6 +43,12 @@ def merge_accounts(
     ]
     if accounts is None and "equity" not in inline:
         return positions, None, row_issues(positions, checks, table.unit)
+    if accounts is not None and not inline:
+        # nothing to merge: only check that every position's account is in the file
+        known_ids = accounts.get_column("account_id").unique().implode()
+        unknown = _ACCOUNT.is_not_null() & ~_ACCOUNT.is_in(known_ids)
+        check = Check(table.label("account_id"), f"account not in {accounts_source}", unknown, _ACCOUNT)
+        return positions, _shape(accounts), row_issues(positions, [check], table.unit)
     first = (
         positions.filter(_ACCOUNT.is_not_null())
         .group_by("account_id")

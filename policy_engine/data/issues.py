@@ -7,6 +7,7 @@ are evaluated in one pass; the rows are never visited from Python.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import polars as pl
 
@@ -28,19 +29,31 @@ class Check:
     got: pl.Expr | None = None
 
 
-def row_issues(frame: pl.DataFrame, checks: list[Check], unit: str) -> list[Issue]:
-    """Evaluate every check on ``frame`` (which has ``__row``/``__source``) and summarise the hits."""
-    if not checks or frame.height == 0:
+def row_issues(
+    frame: pl.DataFrame | pl.LazyFrame, checks: list[Check], unit: str, counts: Sequence[int] | None = None
+) -> list[Issue]:
+    """Evaluate every check on ``frame`` (which has ``__row``/``__source``) and summarise the hits.
+
+    A LazyFrame (a scan larger than memory) is read with the streaming engine; ``counts``, when the
+    caller counted the offending rows already (in its own pass), skips the counting pass.
+    """
+    lazy = isinstance(frame, pl.LazyFrame)
+    if not checks or (not lazy and frame.height == 0):
         return []
-    flags = frame.select(c.bad.fill_null(False).alias(f"bad{i}") for i, c in enumerate(checks))
-    counts = flags.sum().row(0)
+    engine = "streaming" if lazy else "in-memory"
+    # one pass that only counts (no per-row flags are kept); the offending rows are looked at
+    # again only for the checks that found some, which is the rare, error path
+    if counts is None:
+        counts = frame.lazy().select(
+            c.bad.fill_null(False).sum().alias(f"bad{i}") for i, c in enumerate(checks)
+        ).collect(engine=engine).row(0)
     issues: list[Issue] = []
     for i, check in enumerate(checks):
         if not counts[i]:
             continue
         got = _text(check.got) if check.got is not None else pl.lit(None, dtype=pl.String)
         summary = (
-            frame.filter(flags.get_column(f"bad{i}"))
+            frame.lazy().filter(check.bad.fill_null(False))
             .group_by(SOURCE)
             .agg(
                 pl.len().alias("n"),
@@ -49,6 +62,7 @@ def row_issues(frame: pl.DataFrame, checks: list[Check], unit: str) -> list[Issu
                 got.drop_nulls().n_unique().alias("distinct"),
             )
             .sort(SOURCE)
+            .collect(engine=engine)
         )
         for source, n, rows, values, distinct in summary.iter_rows():  # one per file, not per row
             issues.append(_issue(check, source, n, rows, values, distinct, unit))

@@ -205,16 +205,25 @@ def _rename(
     frame: pl.DataFrame, source: str, column_map: Mapping[str, str] | None, header_line: int | None
 ) -> tuple[pl.DataFrame, dict[str, str], list[Issue]]:
     """Lower-case and strip the names, then apply the user's mapping {their_name: our_name}."""
+    renames, labels, issues = rename_plan(frame.columns, source, column_map, header_line)
+    frame = frame.drop([c for c in frame.columns if c not in renames and c not in (ROW, SOURCE)])
+    return frame.rename(renames), labels, issues
+
+
+def rename_plan(
+    columns: list[str], source: str, column_map: Mapping[str, str] | None, header_line: int | None
+) -> tuple[dict[str, str], dict[str, str], list[Issue]]:
+    """(renames {original: ours}, labels, issues); columns not in ``renames`` are dropped."""
     wanted = {normalise_name(k): normalise_name(v) for k, v in (column_map or {}).items()}
     names: dict[str, str] = {}  # new -> original, to find two columns that land on one name
     renames: dict[str, str] = {}
     labels: dict[str, str] = {}
     issues: list[Issue] = []
-    for original in frame.columns:
+    for original in columns:
         if original in (ROW, SOURCE):
             continue
         repeated = _DUPLICATED.match(original)
-        if repeated and repeated.group(1) in frame.columns:
+        if repeated and repeated.group(1) in columns:
             issues.append(Issue(source, f"column {repeated.group(1)!r} appears twice", header_line))
             continue
         key = normalise_name(original)
@@ -235,8 +244,7 @@ def _rename(
                 issues.append(
                     Issue(source, f"the header is one column holding {sep!r}: use ',' as separator", 1)
                 )
-    frame = frame.drop([c for c in frame.columns if c not in renames and c not in (ROW, SOURCE)])
-    return frame.rename(renames), labels, issues
+    return renames, labels, issues
 
 
 def did_you_mean(name: str, candidates: list[str]) -> str | None:

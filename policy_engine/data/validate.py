@@ -42,20 +42,44 @@ def check_positions(table: Table) -> tuple[pl.DataFrame, list[Issue]]:
         for name, allowed in CHOICES.items()
     ]
     if margin:
-        absent = pl.all_horizontal(text(c, raw.schema[c]).is_null() for c in margin)
+        absent = pl.all_horizontal(blank(c, raw.schema[c]) for c in margin)
         needs = Check(table.label(margin[0]), "a position needs leverage or isolated_margin", absent)
         issues += row_issues(raw, [needs], table.unit)
     elif not _schemaless(table):
         why = "missing column: a position needs leverage or isolated_margin"
         issues.append(_missing(table, "leverage", why, POSITION_COLUMNS))
     frame = frame.with_columns(pl.col("margin_mode").fill_null(DEFAULT_MARGIN_MODE))
-    frame = derive_ids(frame)
-    duplicate = pl.col("position_id").is_duplicated() & pl.col("position_id").is_not_null()
-    checks.append(
-        Check(table.label("position_id"), "duplicate position_id", duplicate, pl.col("position_id"))
-    )
+    derived = frame.get_column("position_id").null_count() > 0
+    frame = derive_ids(frame) if derived else frame
+    if derived or _has_duplicates(raw, "position_id"):  # else the check would find nothing
+        duplicate = pl.col("position_id").is_duplicated() & pl.col("position_id").is_not_null()
+        checks.append(
+            Check(table.label("position_id"), "duplicate position_id", duplicate, pl.col("position_id"))
+        )
     issues += row_issues(frame, checks, table.unit)
     return frame, issues
+
+
+def _has_duplicates(raw: pl.DataFrame, name: str) -> bool:
+    """Whether two non-null cells of a column may stand for one id (conservative: True when unsure).
+
+    Counting distinct values is one cheap pass, and on integer ids cheaper still than on their text
+    (distinct integers have distinct text); text cells are compared stripped, as typing leaves them.
+    """
+    if name not in raw.columns:
+        return True
+    dtype = raw.schema[name]
+    column = pl.col(name) if dtype.is_integer() else text(name, dtype) if dtype == pl.String else None
+    if column is None:
+        return True
+    counts = raw.lazy().select(column.drop_nulls().n_unique().alias("distinct"), column.count().alias("present"))
+    distinct, present = counts.collect(engine="in-memory").row(0)
+    return bool(distinct < present)
+
+
+def blank(name: str, dtype: pl.DataType) -> pl.Expr:
+    """The cell has no value: null, or (for text) empty after stripping."""
+    return pl.col(name).is_null() if _never_blank(dtype) else text(name, dtype).is_null()
 
 
 def check_accounts(table: Table) -> tuple[pl.DataFrame, list[Issue]]:
@@ -74,30 +98,82 @@ def typed(table: Table, columns: tuple[Column, ...]) -> tuple[pl.DataFrame, list
     user's other columns are kept as they are.
     """
     raw = table.frame
+    issues, work, checks, values = typing_plan(table, columns, _clean_text(raw, columns))
+    worked = raw.with_columns(work)
+    issues += row_issues(worked, checks, table.unit)
+    return worked.select(values), issues
+
+
+_FEW = 1_000  # distinct values in the first rows, to call a text column low-cardinality
+
+
+def _clean_text(raw: pl.DataFrame, columns: tuple[Column, ...]) -> frozenset[str]:
+    """Text columns of the contract whose every distinct value is already what typing makes of it
+    (stripped, not empty, lower case where it is lowered): typing them is then the identity.
+    Looked at on the distinct values of low-cardinality columns only (side, margin_mode, symbol):
+    stripping and lowering ten million cells that need neither is most of the validation time."""
+    clean = set()
+    for col in columns:
+        if col.type != "str" or col.name not in raw.columns or raw.schema[col.name] != pl.String:
+            continue
+        series = raw.get_column(col.name)
+        if series.head(10 * _FEW).n_unique() > _FEW:
+            continue
+        distinct = series.unique().drop_nulls()
+        if distinct.len() > 10 * _FEW:
+            continue
+        typed_ = distinct.str.strip_chars()
+        if col.name in LOWERED:
+            typed_ = typed_.str.to_lowercase()
+        if (typed_ == distinct).all() and not (distinct.str.len_bytes() == 0).any():
+            clean.add(col.name)
+    return frozenset(clean)
+
+
+def typing_plan(
+    table: Table, columns: tuple[Column, ...], clean: frozenset[str] = frozenset()
+) -> tuple[list[Issue], list[pl.Expr], list[Check], list[pl.Expr | str]]:
+    """How to type ``table`` (only its schema is read): (missing-column issues, the working columns
+    to add, the row checks over them, the final selection). ``typed`` applies it to a frame;
+    data/stream.py to a lazy scan. ``clean``: text columns that need no stripping or lowering."""
+    raw = table.frame
     issues = [
         _missing(table, c.name, "required column is missing", columns)
         for c in columns
         if c.required and c.name not in raw.columns and not _schemaless(table)
     ]
     checks: list[Check] = []
-    work: list[pl.Expr] = []  # each cell's text and typed value, computed once for all checks
+    work: list[pl.Expr] = []  # typed values (and, for text sources of numbers, the text), computed once
     for col in columns:
         if col.name not in raw.columns:
             continue
         dtype = raw.schema[col.name]
         label = table.label(col.name)
-        value, wrong_type = _value(col, dtype, text(col.name, dtype))
-        work += [text(col.name, dtype).alias(f"__text_{col.name}"), value.alias(f"__value_{col.name}")]
-        shown, value = pl.col(f"__text_{col.name}"), pl.col(f"__value_{col.name}")
         number = col.type in ("float", "int")
+        # The text of a cell is needed to type text cells as numbers; elsewhere only to quote the
+        # offending cells, so it stays an expression evaluated on those rows alone.
+        materialise_text = number and dtype == pl.String
+        shown = text(col.name, dtype)
+        value, wrong_type = _value(col, dtype, shown)
+        if col.name in clean:  # already typed text (see _clean_text)
+            shown = value = pl.col(col.name)
+        if materialise_text:
+            work.append(shown.alias(f"__text_{col.name}"))
+            shown = pl.col(f"__text_{col.name}")
+        work.append(value.alias(f"__value_{col.name}"))
+        value = pl.col(f"__value_{col.name}")
+        # whether the cell holds text: a number (or a date...) always does; text when not blank
+        present = pl.col(col.name).is_not_null() if _never_blank(dtype) else shown.is_not_null()
+        if not number and not wrong_type:
+            present = value.is_not_null()  # the (lowered) text is null exactly when the text is
         if wrong_type:
             holds = f"must be {'a number' if number else 'text'}; the column holds {dtype}"
             checks.append(Check(label, holds, pl.col(col.name).is_not_null(), shown))
         elif number:  # text that does not parse; for "int" also a fraction
             what = "a number" if col.type == "float" else "a whole number"
-            checks.append(Check(label, f"must be {what}", shown.is_not_null() & value.is_null(), shown))
+            checks.append(Check(label, f"must be {what}", present & value.is_null(), shown))
         if col.required and not wrong_type:
-            checks.append(Check(label, "is required", pl.col(col.name).is_null() | shown.is_null()))
+            checks.append(Check(label, "is required", pl.col(col.name).is_null() | ~present))
         if col.type == "float":
             finite = value.is_finite()
             checks.append(Check(label, "must be a finite number", ~finite, shown))
@@ -106,17 +182,14 @@ def typed(table: Table, columns: tuple[Column, ...]) -> tuple[pl.DataFrame, list
                 checks.append(Check(label, f"must be >= {low:g}", finite & (value < low), shown))
             elif col.positive:
                 checks.append(Check(label, "must be > 0", finite & (value <= 0), shown))
-    worked = raw.with_columns(work)
-    issues += row_issues(worked, checks, table.unit)
     ours = {c.name for c in columns}
     extras = [c for c in raw.columns if c not in ours and c not in (ROW, SOURCE)]
-    values = [
+    values: list[pl.Expr | str] = [
         pl.col(f"__value_{c.name}").alias(c.name) if c.name in raw.columns
         else pl.lit(None, dtype=DTYPES[c.type]).alias(c.name)
         for c in columns
     ]  # fmt: skip
-    frame = worked.select(*values, *extras, ROW, SOURCE)
-    return frame, issues
+    return issues, work, checks, [*values, *extras, ROW, SOURCE]
 
 
 def text(name: str, dtype: pl.DataType) -> pl.Expr:
@@ -125,9 +198,16 @@ def text(name: str, dtype: pl.DataType) -> pl.Expr:
         stripped = pl.col(name).str.strip_chars()
     elif dtype.is_nested() or dtype == pl.Object:
         return pl.lit(None, dtype=pl.String)
+    elif _never_blank(dtype):
+        return pl.col(name).cast(pl.String)  # a number's text is never empty
     else:
         stripped = pl.col(name).cast(pl.String)
     return pl.when(stripped.str.len_chars() > 0).then(stripped)
+
+
+def _never_blank(dtype: pl.DataType) -> bool:
+    """Types whose values always have a non-empty text form (a null stays null)."""
+    return dtype.is_numeric() or dtype == pl.Boolean
 
 
 def _value(col: Column, dtype: pl.DataType, shown: pl.Expr) -> tuple[pl.Expr, bool]:

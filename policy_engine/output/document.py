@@ -8,13 +8,15 @@ the document.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import polars as pl
 
+from policy_engine import progress
 from policy_engine.api import RunResult
 from policy_engine.evaluate import FINDING_COLUMNS
 from policy_engine.model import SEVERITY_NAMES
@@ -84,21 +86,56 @@ def document_head(result: RunResult) -> dict[str, Any]:
 
 
 def render_json(result: RunResult) -> str:
+    out = io.BytesIO()
+    write_json(result, out)
+    return out.getvalue().decode("utf-8")
+
+
+def write_json(result: RunResult, out: BinaryIO) -> None:
+    """The JSON document into a binary stream: the head by json, then the findings array written by
+    Polars straight into the stream (no Python string of the whole array: millions of findings)."""
     head = json.dumps(document_head(result), indent=2, sort_keys=False, default=_clean)
     findings = public_findings(result.findings).with_columns(
         pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c) for c in ("observed", "limit")
     )
-    body = findings.write_json() if findings.height else "[]"
     # splice the Polars-serialised array in as the last key of the document
-    return head[:-2] + ',\n  "findings": ' + body + "\n}\n"
+    out.write((head[:-2] + ',\n  "findings": ').encode("utf-8"))
+    _write_array(findings, out)
+    out.write(b"\n}\n")
+
+
+def _write_array(findings: pl.DataFrame, out: BinaryIO) -> None:
+    if findings.height:
+        findings.write_json(out)
+    else:
+        out.write(b"[]")
 
 
 def write(result: RunResult, path: str, fmt: str | None = None) -> str:
     """Write the machine output; ``path == '-'`` writes JSON/CSV to stdout. Returns the format used."""
     fmt = fmt or infer_format(path)
+    with progress.stage("writing", f"{result.findings.height:,} findings to {path}"):
+        return _write(result, path, fmt)
+
+
+def _write(result: RunResult, path: str, fmt: str) -> str:
     if fmt == "json":
-        text = render_json(result)
-    elif fmt == "csv":
+        if path == "-":
+            import sys
+
+            buffer = getattr(sys.stdout, "buffer", None)
+            if buffer is None:  # a text-only stream (a test's StringIO)
+                sys.stdout.write(render_json(result))
+            else:
+                sys.stdout.flush()
+                write_json(result, buffer)
+                buffer.flush()
+        else:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as fh:
+                write_json(result, fh)
+        return fmt
+    if fmt == "csv":
         text = public_findings(result.findings).write_csv()
     else:
         if path == "-":

@@ -1,0 +1,155 @@
+"""One timed measurement, run by benchmarks/run.py in a fresh process (so that its peak RSS is its own).
+
+    python -m benchmarks.measure TASK DATA_DIR
+
+Prints one JSON line: {"task", "seconds", "cpu", "rows"}. Untimed setup (loading the data into memory
+for the in-memory tasks) happens before the clock starts; the process's peak RSS, read by the parent
+with os.wait4, includes it, as it should: the data is in memory while the timed work runs.
+
+Tasks (see README.md):
+  floor          one Polars pass over the same Parquet columns, a trivial aggregate
+  polars         the hand-written Polars query, Parquet in
+  polars-mem     the same query on frames already in memory (the raw Parquet columns)
+  duckdb         the DuckDB SQL, Parquet in (result materialised in DuckDB)
+  python         the plain Python loop, Parquet in
+  engine-eval    api.evaluate_inputs on validated inputs already in memory (findings with messages, ids, order)
+  engine-plan    the engine's compiled plan alone on the same inputs: every check's flags and the breaching
+                 (rule, position) rows with observed value and limit, no messages, ids or sorting
+  engine-load    api's load and validation of the Parquet inputs (load_inputs)
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import polars as pl
+
+HERE = Path(__file__).resolve().parent
+PACK = HERE / "policies" / "reference.yaml"
+
+
+def _files(data: Path) -> tuple[Path, Path]:
+    positions = data / "positions.parquet"
+    if not positions.exists():
+        positions = data / "positions"
+    return positions, data / "accounts.parquet"
+
+
+def floor(data: Path) -> Callable[[], int]:
+    from benchmarks.peers.polars_query import COLUMNS
+
+    positions, accounts = _files(data)
+
+    def run() -> int:
+        lf = pl.scan_parquet(positions).select(COLUMNS)
+        strings = [c for c, t in lf.collect_schema().items() if t == pl.String]
+        agg = lf.select(
+            pl.len().alias("n"),
+            *(pl.col(c).str.len_bytes().sum() for c in strings),
+            *(pl.col(c).sum() for c in COLUMNS if c not in strings),
+        )
+        acc = pl.scan_parquet(accounts).select(pl.col("equity").sum(), pl.col("risk_profile").str.len_bytes().sum())
+        out = pl.collect_all([agg, acc], engine="in-memory")
+        return int(out[0].item(0, "n"))
+
+    return run
+
+
+def polars(data: Path) -> Callable[[], int]:
+    from benchmarks.peers import polars_query
+
+    positions, accounts = _files(data)
+    return lambda: polars_query.run(positions, accounts)
+
+
+def polars_mem(data: Path) -> Callable[[], int]:
+    from benchmarks.peers import polars_query
+
+    positions, accounts = _files(data)
+    p, a = pl.read_parquet(positions), pl.read_parquet(accounts)
+    return lambda: polars_query.query(p.lazy(), a.lazy()).collect(engine="in-memory").height
+
+
+def duckdb(data: Path) -> Callable[[], int]:
+    from benchmarks.peers import duckdb_sql
+
+    positions, accounts = _files(data)
+    return lambda: duckdb_sql.run(positions, accounts)
+
+
+def python(data: Path) -> Callable[[], int]:
+    from benchmarks.peers import python_loop
+
+    positions, accounts = _files(data)
+    return lambda: python_loop.run(positions, accounts)
+
+
+def _engine_inputs(data: Path):  # type: ignore[no-untyped-def]
+    from policy_engine.data import load_inputs
+    from policy_engine.policy import load_pack
+
+    positions, accounts = _files(data)
+    return load_pack(PACK), load_inputs(positions, accounts)
+
+
+def engine_eval(data: Path) -> Callable[[], int]:
+    from policy_engine import api
+
+    pack, inputs = _engine_inputs(data)
+    return lambda: api.evaluate_inputs(pack, inputs).findings.height
+
+
+def engine_plan(data: Path) -> Callable[[], int]:
+    from policy_engine import api, evaluate
+    from policy_engine.compile import compile_pack
+
+    pack, inputs = _engine_inputs(data)
+
+    def run() -> int:
+        compiled = compile_pack(pack)
+        flags = evaluate._flag_frame(api.base_frame(inputs, pack.settings), compiled)
+        frames = [
+            evaluate._with_values(flags.filter(pl.col(evaluate._flag(i, "breached"))), c).select(
+                pl.lit(c.rule.id).alias("rule_id"), "position_id",
+                evaluate.OBSERVED.alias("observed"), evaluate.LIMIT.alias("limit"),
+            )
+            for i, c in enumerate(compiled)
+        ]  # fmt: skip
+        return pl.concat(frames).collect(engine="in-memory").height
+
+    return run
+
+
+def engine_load(data: Path) -> Callable[[], int]:
+    from policy_engine.data import load_inputs
+
+    positions, accounts = _files(data)
+    return lambda: load_inputs(positions, accounts).positions.height
+
+
+TASKS: dict[str, Callable[[Path], Callable[[], int]]] = {
+    "floor": floor, "polars": polars, "polars-mem": polars_mem, "duckdb": duckdb, "python": python,
+    "engine-eval": engine_eval, "engine-plan": engine_plan, "engine-load": engine_load,
+}  # fmt: skip
+
+
+def main(argv: list[str]) -> int:
+    task, data = argv[0], Path(argv[1])
+    run = TASKS[task](data)
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    rows = run()
+    seconds = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    print(json.dumps({"task": task, "seconds": seconds, "cpu": cpu, "rows": rows}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Where the engine's evaluation spends its time, part by part (best of N, CPU and wall seconds).
+
+    python benchmarks/profile_eval.py 1e6 [--reps 3]
+
+Parts: the compiled plan (every check's flags, and the breaching rows with observed value and
+limit: what the hand-written query computes), each rule's message and remediation on its findings,
+the finding ids, the ordering, and two what-ifs that only this script applies (the engine is not
+changed): the limits of rules/limits.py written as numeric branches instead of ``replace_strict``
+on the profile and string tier names, and the same plan without the limits at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import generate  # noqa: E402
+from benchmarks.measure import PACK  # noqa: E402
+from benchmarks.peers import polars_query  # noqa: E402
+from policy_engine import api, evaluate  # noqa: E402
+from policy_engine.compile import compile_pack  # noqa: E402
+from policy_engine.data import load_inputs  # noqa: E402
+from policy_engine.policy import load_pack  # noqa: E402
+
+
+def best(fn: Callable[[], object], reps: int) -> tuple[float, float]:
+    runs = []
+    for _ in range(reps):
+        t, c = time.perf_counter(), time.process_time()
+        fn()
+        runs.append((time.process_time() - c, time.perf_counter() - t))
+    return min(runs)
+
+
+def numeric_limits(compiled: tuple) -> tuple:  # type: ignore[type-arg]
+    """What-if: R1-R4's limits as numeric branches (same values; see docs/performance.md)."""
+    p, v = pl.col("risk_profile"), pl.col("volatility")
+
+    def by_profile(cons: float, mod: float, agg: float) -> pl.Expr:
+        return pl.when(p == "conservative").then(cons).when(p == "moderate").then(mod).when(p == "aggressive").then(agg)
+
+    tiers = (
+        pl.when(v < 0.5).then(by_profile(5.0, 10.0, 10.0)).when(v < 0.8).then(by_profile(2.5, 5.0, 5.0))
+        .when(v < 1.2).then(by_profile(1.5, 3.0, 3.0)).otherwise(by_profile(1.0, 2.0, 2.0))
+    )
+    limits = {"r1-max-allocation": by_profile(0.02, 0.05, 0.10), "r2-leverage-tier": tiers,
+              "r3-risk-per-trade": by_profile(0.01, 0.02, 0.03)}  # fmt: skip
+    return tuple(
+        dataclasses.replace(c, check=dataclasses.replace(c.check, limit=limits[c.rule.id])) if c.rule.id in limits else c
+        for c in compiled
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("size", type=generate.size_arg, nargs="?", default=1_000_000)
+    ap.add_argument("--reps", type=int, default=3)
+    args = ap.parse_args(argv)
+    data = generate.data_dir(args.size)
+    if not (data / "accounts.parquet").exists():
+        generate.generate(args.size, data)
+    pack = load_pack(PACK)
+    inputs = load_inputs(data / "positions.parquet", data / "accounts.parquet")
+    raw_p, raw_a = pl.read_parquet(data / "positions.parquet"), pl.read_parquet(data / "accounts.parquet")
+    compiled = compile_pack(pack)
+    base = api.base_frame(inputs, pack.settings)
+
+    def plan(checks: tuple) -> pl.LazyFrame:  # type: ignore[type-arg]
+        flags = evaluate._flag_frame(base, checks)
+        return pl.concat([
+            evaluate._with_values(flags.filter(pl.col(evaluate._flag(i, "breached"))), c).select(
+                pl.lit(c.rule.id).alias("rule_id"), "position_id", evaluate.OBSERVED.alias("observed"),
+                evaluate.LIMIT.alias("limit"))
+            for i, c in enumerate(checks)
+        ])  # fmt: skip
+
+    rows: list[tuple[str, tuple[float, float]]] = []
+    rows.append(("hand-written Polars query (in memory)", best(
+        lambda: polars_query.query(raw_p.lazy(), raw_a.lazy()).collect(engine="in-memory"), args.reps)))
+    rows.append(("engine: compiled plan", best(lambda: plan(compiled).collect(engine="in-memory"), args.reps)))
+    fast = numeric_limits(compiled)
+    rows.append(("  what-if: numeric limits", best(lambda: plan(fast).collect(engine="in-memory"), args.reps)))
+    flags = evaluate._flag_frame(base, compiled).collect(engine="in-memory").lazy()
+    context = [c for c in evaluate.CONTEXT_COLUMNS if c in base.collect_schema()]
+    for i, c in enumerate(compiled):
+        frame = evaluate._finding_frame(flags, c, i, context)
+        rows.append((f"  {c.rule.id}: message + remediation", best(
+            lambda f=frame: f.select("message", "remediation").collect(engine="in-memory"), args.reps)))
+    parts = evaluate._ordered_parts(flags, compiled, context)
+    findings = pl.concat(parts).collect(engine="in-memory")
+    no_text = [part.drop("message", "remediation") for part in parts]
+    rows.append(("  findings without messages, in order", best(
+        lambda: pl.concat(no_text).collect(engine="in-memory"), args.reps)))
+    rows.append(("  finding ids (sha256)", best(lambda: evaluate._finding_ids(findings), args.reps)))
+    rows.append(("engine: evaluate_inputs (all of it)", best(lambda: api.evaluate_inputs(pack, inputs), args.reps)))
+    print(f"{args.size:,} positions, {findings.height:,} findings; best of {args.reps}\n")
+    print("| part | CPU s | wall s |\n|---|---:|---:|")
+    for name, (cpu, wall) in rows:
+        print(f"| {name} | {cpu:.3f} | {wall:.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

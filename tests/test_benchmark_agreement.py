@@ -1,0 +1,92 @@
+"""The benchmark's workload means the same thing everywhere: on 1e4 generated positions, the engine
+(`policy-engine check` on benchmarks/policies/reference.yaml) and every hand-written peer report the
+identical set of (rule id, position id) breaches.
+
+The peers implement ../shared/benchmarks/REFERENCE_RULES.md literally; the generator plants the edge
+cases that decide it (stops exactly at the mark and at the liquidation price, volatility on the band
+edges, leverage exactly at its cap, allocations equal to their limit on paper), and the test checks
+that they are there, so that agreement is not agreement on easy data.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from benchmarks import generate
+from benchmarks.peers import duckdb_sql, polars_query, python_loop
+
+ROOT = Path(__file__).resolve().parent.parent
+PACK = ROOT / "benchmarks" / "policies" / "reference.yaml"
+SIZE = 10_000
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate.generate(SIZE, tmp_path_factory.mktemp("book"))
+
+
+def engine_breaches(book: Path, tmp: Path, *extra: str) -> set[tuple[str, str]]:
+    out = tmp / "findings.json"
+    cmd = [sys.executable, "-m", "policy_engine", "check", "--policies", str(PACK),
+           "--positions", str(book / "positions.parquet"), "--accounts", str(book / "accounts.parquet"),
+           "--output", str(out), "--quiet", *extra]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 1, proc.stderr  # breaches found
+    findings = json.loads(out.read_text())["findings"]
+    assert all(f["status"] == "breach" for f in findings)  # the pack has no warn_at
+    return {(f["rule_id"], f["position_id"]) for f in findings}
+
+
+@pytest.fixture(scope="module")
+def engine(book: Path, tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, str]]:
+    return engine_breaches(book, tmp_path_factory.mktemp("engine"))
+
+
+def test_every_rule_breaches_on_a_realistic_share(engine: set[tuple[str, str]]) -> None:
+    counts = Counter(rule for rule, _ in engine)
+    assert set(counts) == set(polars_query.RULE_IDS)
+    for rule, n in counts.items():
+        assert 0.01 * SIZE <= n <= 0.2 * SIZE, (rule, n)
+    assert len({pid for _, pid in engine}) == len({pid for _, pid in engine})  # one per (rule, position)
+
+
+def test_the_book_holds_the_edge_cases(book: Path) -> None:
+    p = pl.read_parquet(book / "positions.parquet").join(pl.read_parquet(book / "accounts.parquet"), on="account_id")
+    assert p.filter(pl.col("stop_loss_price") == pl.col("mark_price")).height > 0
+    assert p.filter(pl.col("volatility").is_in([0.5, 0.8, 1.2])).height > 0
+    assert p.filter(pl.col("volatility").is_null()).height > 0
+    assert p.filter((pl.col("leverage") == 1) & pl.col("stop_loss_price").is_null()).height > 0
+    assert p.filter(pl.col("margin_mode") == "cross").height > 0.4 * SIZE
+    limit = pl.col("risk_profile").replace_strict(["conservative", "moderate", "aggressive"], [0.02, 0.05, 0.10])
+    on_limit = p.filter(((pl.col("isolated_margin") / pl.col("equity") - limit).abs() <= limit * 1e-9))
+    assert on_limit.height > 0  # equal on paper (cents): no breach, whatever the last bit of margin / equity
+    cap = pl.when(pl.col("volatility") < 0.5).then(10.0).when(pl.col("volatility") < 0.8).then(5.0)
+    cap = cap.when(pl.col("volatility") < 1.2).then(3.0).otherwise(2.0)
+    cap = cap * pl.when(pl.col("risk_profile") == "conservative").then(0.5).otherwise(1.0)
+    assert p.filter(pl.col("leverage") == cap).height > 0  # at the tier's cap: no breach
+
+
+@pytest.mark.parametrize("peer", [polars_query, python_loop], ids=["polars", "python"])
+def test_peers_agree_with_the_engine(peer, book: Path, engine: set[tuple[str, str]]) -> None:  # type: ignore[no-untyped-def]
+    found = peer.breaches(book / "positions.parquet", book / "accounts.parquet")
+    assert found == engine, (sorted(found - engine)[:5], sorted(engine - found)[:5])
+
+
+def test_duckdb_agrees_with_the_engine(book: Path, engine: set[tuple[str, str]]) -> None:
+    pytest.importorskip("duckdb", reason="duckdb is a benchmark extra: pip install .[bench]")
+    found = duckdb_sql.breaches(book / "positions.parquet", book / "accounts.parquet")
+    assert found == engine, (sorted(found - engine)[:5], sorted(engine - found)[:5])
+
+
+def test_rule_ids_are_the_reference_ids_in_lower_case() -> None:
+    reference = ("R1-max-allocation", "R2-leverage-tier", "R3-stop-missing", "R3-stop-misplaced",
+                 "R3-risk-per-trade", "R4-liquidation-buffer")  # fmt: skip
+    assert polars_query.RULE_IDS == tuple(r.lower() for r in reference)
+    assert all(f"id: {r}" in PACK.read_text() for r in polars_query.RULE_IDS)

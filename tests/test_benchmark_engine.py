@@ -1,0 +1,98 @@
+"""The performance work keeps behaviour: findings order, ids, the JSON document, lean start-up, and the
+progress display (stderr, terminals only) with its stage timings."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import generate
+from policy_engine import api, progress
+from policy_engine.evaluate import sort_findings
+from policy_engine.output import document
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory) -> api.RunResult:
+    book = generate.generate(5_000, tmp_path_factory.mktemp("book"))
+    # core-risk: warn_at bands (near-limit findings), breach / critical / warning severities
+    return api.check(ROOT / "policies" / "core-risk.yaml", book / "positions.parquet", book / "accounts.parquet")
+
+
+def test_findings_come_in_sort_findings_order(result: api.RunResult) -> None:
+    f = result.findings
+    assert set(f.get_column("status")) == {"breach", "near_limit"}
+    assert f.get_column("severity").n_unique() >= 3
+    assert f.equals(sort_findings(f))
+
+
+def test_finding_ids_are_the_sha256_of_the_finding_identity(result: api.RunResult) -> None:
+    rows = result.findings.select("policy_id", "rule_id", "check", "account_id", "position_id").iter_rows()
+    expected = [hashlib.sha256("\x1f".join("" if v is None else str(v) for v in r).encode()).hexdigest()[:16]
+                for r in rows]  # fmt: skip
+    assert result.findings.get_column("finding_id").to_list() == expected
+
+
+def test_json_document_is_written_without_a_python_copy_and_reads_back(result: api.RunResult, tmp_path: Path) -> None:
+    document.write(result, str(tmp_path / "f.json"))
+    data = (tmp_path / "f.json").read_bytes()
+    assert data.decode() == document.render_json(result)
+    doc = json.loads(data)
+    assert len(doc["findings"]) == result.findings.height
+    assert doc["findings"][0]["finding_id"] == result.findings.item(0, "finding_id")
+
+
+def test_the_cli_imports_no_polars_for_help() -> None:
+    code = "import sys, policy_engine.cli; sys.exit('polars' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_progress_is_silent_off_a_terminal() -> None:
+    out = io.StringIO()
+    p = progress.Progress(out)
+    with p.stage("evaluating", "5 positions"):
+        p.advance(1, 2)
+    assert out.getvalue() == "" and set(p.timings) == {"evaluating"}
+
+
+def test_progress_names_the_stage_and_how_far(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(progress, "_TICK", 0.01)
+    out = io.StringIO()
+    p = progress.Progress(out, live=True)
+    with p.stage("streaming", "100 positions"):
+        p.advance(40, 100)
+        import time
+
+        time.sleep(0.05)
+    text = out.getvalue()
+    assert "streaming 100 positions [40/100]" in text and text.endswith("s\n")
+
+
+def test_stage_timings_for_benchmarks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLICY_ENGINE_TIMINGS", str(tmp_path / "t.json"))
+    p = progress.Progress(io.StringIO())
+    with p.stage("loading"):
+        pass
+    with p.stage("writing"):
+        pass
+    assert set(json.loads((tmp_path / "t.json").read_text())) == {"loading", "writing"}
+
+
+def test_check_records_its_stages(tmp_path: Path) -> None:
+    book = generate.generate(200, tmp_path / "book")
+    env = {"POLICY_ENGINE_TIMINGS": str(tmp_path / "t.json"), "PATH": "/usr/bin:/bin"}
+    cmd = [sys.executable, "-m", "policy_engine", "check", "--policies", str(ROOT / "benchmarks/policies/reference.yaml"),
+           "--positions", str(book / "positions.parquet"), "--accounts", str(book / "accounts.parquet"),
+           "--output", str(tmp_path / "f.json"), "--quiet"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
+    assert proc.returncode == 1 and proc.stderr == ""  # no progress line: stderr is not a terminal
+    stages = json.loads((tmp_path / "t.json").read_text())
+    assert {"loading", "validating", "evaluating", "writing"} <= set(stages)
