@@ -13,7 +13,7 @@ import polars as pl
 from policy_engine import __version__, progress
 from policy_engine.compile import compile_pack, referenced_columns
 from policy_engine.data import Inputs, file_sha256, load_inputs
-from policy_engine.errors import DataError
+from policy_engine.errors import DataError, UsageError
 from policy_engine.evaluate import Evaluation, evaluate
 from policy_engine.metrics import derive
 from policy_engine.model import MetricSettings, PolicyPack
@@ -65,13 +65,33 @@ def base_frame(inputs: Inputs, settings: MetricSettings, canonical_order: bool =
     )
 
 
+def parse_as_of(text: str, source: str = "--as-of") -> str:
+    """``text`` when it is an ISO date or date-time; anything else is an error, never stored as the
+    run's as-of time. Use ``as_of_key`` to compare two of them."""
+    try:
+        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"{source}: '{text}' is not an ISO date or date-time (e.g. 2026-11-20 or "
+                         "2026-11-20T16:00:00Z)") from None
+    del when
+    return text.strip()
+
+
+def as_of_key(text: str) -> dt.datetime:
+    """An as-of time as an aware UTC datetime (a date, or a time without offset, counts as UTC)."""
+    when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.timezone.utc)
+
+
 def _as_of(inputs: Inputs, as_of: str | None) -> str | None:
     if as_of:
-        return as_of
+        return parse_as_of(as_of)
     for name in ("as_of", "snapshot_time", "timestamp"):
         if name in inputs.positions.columns and inputs.positions.height:
-            value = inputs.positions.get_column(name).cast(pl.String).max()
-            return None if value is None else str(value)
+            # the latest time of the column; parsed, since text order is wrong across UTC offsets
+            values = inputs.positions.get_column(name).drop_nulls().cast(pl.String).unique().to_list()
+            source = f"{dict(inputs.files).get('positions', 'positions')} [{name}]"
+            return max((parse_as_of(v, source) for v in values), key=as_of_key, default=None)
     return None
 
 

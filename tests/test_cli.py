@@ -139,3 +139,20 @@ def test_python_dash_m_and_console_script_agree(book: Path) -> None:
     assert script is not None
     proc = subprocess.run([script, "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout == run_cli("--version").stdout
+
+
+def test_as_of_must_be_an_iso_time(book: Path) -> None:
+    proc = _check(book, "--as-of", "yesterday<b>")
+    assert proc.returncode == 2 and "not an ISO date" in proc.stderr
+    out = book / "f.json"
+    assert _check(book, "--as-of", "2026-11-20T17:30:00+01:00", "--output", str(out)).returncode == 1
+    assert json.loads(out.read_text())["run"]["as_of"] == "2026-11-20T17:30:00+01:00"
+
+
+def test_as_of_column_takes_the_latest_time_not_the_latest_text(book: Path) -> None:
+    # 2026-11-20T23:00:00-05:00 is 04:00 UTC on the 21st: later than 2026-11-21T01:00:00Z, though it sorts first as text
+    rows = [dict(POSITIONS[0], as_of="2026-11-21T01:00:00Z"), dict(POSITIONS[1], as_of="2026-11-20T23:00:00-05:00")]
+    write_csv(book / "timed.csv", rows)
+    out = book / "f.json"
+    _check(book, "--output", str(out), positions="timed.csv")
+    assert json.loads(out.read_text())["run"]["as_of"] == "2026-11-20T23:00:00-05:00"

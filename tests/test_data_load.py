@@ -322,3 +322,20 @@ def test_the_contract_document_names_every_contract_column() -> None:
             assert (
                 f"| `{column.name}` | {'number' if column.type == 'float' else 'text'} | {required} |" in doc
             )
+
+
+def test_duplicate_keys_in_json_and_ndjson_records_are_errors(tmp_path) -> None:
+    # one value would win silently: the last in Python's json, the first in Polars' NDJSON reader
+    import pytest
+
+    from policy_engine.data import read_table
+    from policy_engine.errors import DataError
+
+    record = ('{"account_id": "A1", "account_id": "A2", "symbol": "BTCUSDT", "side": "long", "quantity": 1,'
+              ' "entry_price": 1, "mark_price": 1, "leverage": 2}')
+    (tmp_path / "p.json").write_text(f"[{record}]", encoding="utf-8")
+    (tmp_path / "p.ndjson").write_text(f'{record.replace("A1", "A0")}\n{record}\n', encoding="utf-8")
+    for name, line in (("p.json", None), ("p.ndjson", 1)):
+        with pytest.raises(DataError) as info:
+            read_table(tmp_path / name, "positions")
+        assert "duplicate key 'account_id'" in info.value.render() and info.value.issues[0].line == line

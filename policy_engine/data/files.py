@@ -29,6 +29,17 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads`` object hook: an object that repeats a key is refused, since one value would
+    win silently (the last in Python's json, the first in Polars' NDJSON reader)."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"duplicate key {key!r}")
+        seen[key] = value
+    return seen
+
+
 def load_yaml(path: Path, source: str) -> Any:
     """yaml.safe_load with duplicate keys refused; every failure is a DataError naming the file."""
     text = read_text(path, source)

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import polars as pl
 
 from policy_engine.columns import Column
-from policy_engine.data.files import load_yaml, read_text
+from policy_engine.data.files import load_yaml, read_text, unique_keys
 from policy_engine.data.issues import Check, row_issues
 from policy_engine.data.read import did_you_mean, read
 from policy_engine.data.validate import typed
@@ -69,7 +69,7 @@ def load_market(path: str | Path, column_map: Mapping[str, str] | None = None) -
         return Market(frame.select("symbol", "volatility"), None)
     if suffix == ".json":
         try:
-            doc = json.loads(read_text(p, source), object_pairs_hook=_unique_keys)
+            doc = json.loads(read_text(p, source), object_pairs_hook=unique_keys)
         except json.JSONDecodeError as exc:
             raise DataError([Issue(source, f"invalid JSON: {exc.msg}", exc.lineno, exc.colno)]) from None
         except ValueError as exc:  # a duplicate key
@@ -95,16 +95,6 @@ def load_market(path: str | Path, column_map: Mapping[str, str] | None = None) -
     if issues:
         raise DataError(issues)
     return Market(volatility, brackets)
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object that repeats a key (a symbol given twice) is refused: the last would win silently."""
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ValueError(f"duplicate key {key!r}")
-        seen[key] = value
-    return seen
 
 
 def _number(value: Any) -> float | None:

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 import polars as pl
 
-from policy_engine.data.files import hidden, read_text
+from policy_engine.data.files import hidden, read_text, unique_keys
 from policy_engine.errors import DataError, Issue
 
 ROW = "__row"
@@ -144,9 +144,11 @@ def _read_json(path: Path, source: str, role: str) -> pl.DataFrame:
     text = read_text(path, source)
     try:
         # NaN/Infinity stay text, so that the validator reports them instead of the reader failing
-        doc = json.loads(text, parse_constant=str)
+        doc = json.loads(text, parse_constant=str, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
         raise DataError([Issue(source, f"invalid JSON: {exc.msg}", exc.lineno, exc.colno)]) from None
+    except ValueError as exc:  # a duplicate key
+        raise DataError([Issue(source, f"invalid JSON: {exc}")]) from None
     if isinstance(doc, dict) and isinstance(doc.get(role), list):
         doc = doc[role]
     if not isinstance(doc, list):
@@ -155,21 +157,18 @@ def _read_json(path: Path, source: str, role: str) -> pl.DataFrame:
 
 
 def _read_ndjson(path: Path, source: str, role: str) -> pl.DataFrame:
+    # Parsed by Python's json rather than pl.read_ndjson: Polars keeps the first of two equal keys
+    # silently, and refuses NaN/Infinity without saying where. Large books belong in Parquet.
     text = read_text(path, source)
-    if not text.strip():
-        return _records([], source)
-    try:
-        frame = pl.read_ndjson(path, infer_schema_length=None)
-        return frame.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW), _src(source))
-    except pl.exceptions.PolarsError:
-        pass  # the slow path below finds the bad line, or reads NaN/Infinity that Polars refuses
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             try:
-                records.append(json.loads(line, parse_constant=str))
+                records.append(json.loads(line, parse_constant=str, object_pairs_hook=unique_keys))
             except json.JSONDecodeError as exc:
                 raise DataError([Issue(source, f"invalid JSON: {exc.msg}", number, exc.colno)]) from None
+            except ValueError as exc:  # a duplicate key
+                raise DataError([Issue(source, f"invalid JSON: {exc}", number)]) from None
     return _records(records, source)
 
 
