@@ -13,7 +13,7 @@ import polars as pl
 from policy_engine import __version__, progress
 from policy_engine.compile import compile_pack, referenced_columns
 from policy_engine.data import Inputs, file_sha256, load_inputs
-from policy_engine.errors import DataError, UsageError
+from policy_engine.errors import DataError, Issue, UsageError
 from policy_engine.evaluate import Evaluation, evaluate
 from policy_engine.metrics import derive
 from policy_engine.model import MetricSettings, PolicyPack
@@ -139,11 +139,19 @@ def check(
     keep_positions: bool = False,
     as_of: str | None = None,
     now: dt.datetime | None = None,
+    allow_empty: bool = False,
 ) -> RunResult:
-    """Load a policy pack and a snapshot, validate both, evaluate; raise PolicyEngineError on bad input."""
+    """Load a policy pack and a snapshot, validate both, evaluate; raise PolicyEngineError on bad input.
+
+    A snapshot without positions is an error unless ``allow_empty``: a broken export must not pass a
+    scheduled check as "no findings".
+    """
     with progress.stage("policies"):
         pack = policies if isinstance(policies, PolicyPack) else load_pack(policies)
     inputs = load_inputs(positions, accounts, market, column_map)
+    if inputs.positions.height == 0 and not allow_empty:
+        raise DataError([Issue(str(positions), "the positions file has no rows; if an empty book is expected, "
+                                               "pass --allow-empty")])
     if inputs.accounts is None:
         raise DataError("no account equity: pass --accounts FILE, or give an `equity` column in the positions file")
     digests = _digest_in_background([path for _, path in inputs.files])

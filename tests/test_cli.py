@@ -156,3 +156,10 @@ def test_as_of_column_takes_the_latest_time_not_the_latest_text(book: Path) -> N
     out = book / "f.json"
     _check(book, "--output", str(out), positions="timed.csv")
     assert json.loads(out.read_text())["run"]["as_of"] == "2026-11-20T23:00:00-05:00"
+
+
+def test_an_empty_book_fails_unless_allowed(book: Path) -> None:
+    (book / "empty.csv").write_text("position_id,account_id,symbol,side,quantity,entry_price,mark_price,leverage\n")
+    proc = _check(book, positions="empty.csv")
+    assert proc.returncode == 2 and "no rows" in proc.stderr
+    assert _check(book, "--allow-empty", positions="empty.csv").returncode == 0

@@ -21,6 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", metavar="FILE.html", help="write the HTML compliance report here")
     p.add_argument("--as-of", metavar="TIME", help="as-of time of the snapshot (default: its as_of column)")
     p.add_argument("--quiet", "-q", action="store_true", help="print no summary")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="accept a positions file without rows (otherwise an error: a broken export must not pass)")
     p.add_argument("--streaming", action="store_true",
                    help="for books larger than memory: read Parquet (file or directory) in one streaming pass and "
                         "write the findings (--output .parquet or .csv) as they are produced, unordered")
@@ -38,7 +40,7 @@ def run(args: Any) -> int:
 
     result = run_tracked(args, NAME, lambda: api.check(
         args.policies, args.positions, args.accounts, args.market, column_map(args),
-        keep_positions=bool(args.report), as_of=args.as_of,
+        keep_positions=bool(args.report), as_of=args.as_of, allow_empty=args.allow_empty,
     ), deliver=lambda r: _write_outputs(args, r))
     if not args.quiet:
         out = sys.stderr if args.output == "-" else sys.stdout
