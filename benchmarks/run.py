@@ -85,7 +85,7 @@ def machine() -> str:
     import polars
 
     cores = os.cpu_count()
-    mem = subprocess.run(["free", "-g"], capture_output=True, text=True).stdout.strip()
+    mem = subprocess.run(["free", "-g"], capture_output=True, text=True).stdout.rstrip()
     try:
         import duckdb
 

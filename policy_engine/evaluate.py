@@ -1,9 +1,10 @@
 """Evaluate compiled checks: one lazy plan over the positions, collected once.
 
-Each check becomes ``base.filter(applies & (breach | near)).select(finding columns)``; the
-frames are concatenated, and a one-row frame of coverage counts (how many positions each
-check covered, breached, came near) is collected together with it by ``pl.collect_all``, so
-the shared base plan (joins and derived metrics) is computed once.
+Every check's verdict is computed once per position, as flags (covered, breached, near); the
+positions some check flagged are kept, with the coverage counts riding along; each check's
+findings are built from those rows, sorted by account and position, with their ids, and the
+parts are concatenated in ``sort_findings``' order. ``pl.collect_all`` runs it as one plan, so
+the shared frames (joins, derived metrics, flags) are computed once. docs/performance.md.
 """
 
 from __future__ import annotations

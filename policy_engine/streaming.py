@@ -95,6 +95,7 @@ def check(
     market: str | Path | None = None,
     column_map: Mapping[str, str] | None = None,
     chunk: int = CHUNK,
+    allow_empty: bool = False,
 ) -> StreamResult:
     """Validate the book in a streaming pass, then evaluate it a chunk at a time into ``output``."""
     fmt = fmt or (Path(output).suffix.lower().lstrip(".") or "parquet")
@@ -109,6 +110,9 @@ def check(
         scan_ = typed_scan(positions, column_map)
     assert acc.accounts is not None
     total = scan_.rows
+    if total == 0 and not allow_empty:  # as api.check: a broken export must not pass as "no findings"
+        raise DataError([Issue(str(positions), "the positions file has no rows; if an empty book is expected, "
+                                               "pass --allow-empty")])  # fmt: skip
     with progress.stage("validating", f"{total:,} positions"):
         names = scan_.positions().collect_schema().names()
         problems = profile_issues(pack, acc.accounts, str(accounts)) + column_issues(pack, names, str(positions))
@@ -149,7 +153,8 @@ def _evaluate_chunks(
     written: list[Path] = []
     done = 0
     try:
-        for k, lf in enumerate(scan_.chunks(chunk)):
+        chunks = scan_.chunks(chunk) if total else iter([scan_.positions().head(0)])  # an empty book: its header
+        for k, lf in enumerate(chunks):
             frame = lf.collect(engine="streaming")
             inputs = Inputs(frame, acc.accounts, acc.volatility, acc.brackets, acc.files)
             result = evaluate(base_frame(inputs, pack.settings), compiled)
@@ -219,7 +224,8 @@ def run_command(args: Any) -> int:
     if unsupported or not args.output:
         raise UsageError(f"--streaming writes --output FILE.parquet or FILE.csv only"
                          f"{'; not with ' + ', '.join(unsupported) if unsupported else ''}")  # fmt: skip
-    result = check(args.policies, args.positions, args.accounts, args.output, args.format, args.market, column_map(args))
+    result = check(args.policies, args.positions, args.accounts, args.output, args.format, args.market,
+                   column_map(args), allow_empty=getattr(args, "allow_empty", False))  # fmt: skip
     if not args.quiet:
         import sys
 

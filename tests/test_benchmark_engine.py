@@ -96,3 +96,16 @@ def test_check_records_its_stages(tmp_path: Path) -> None:
     assert proc.returncode == 1 and proc.stderr == ""  # no progress line: stderr is not a terminal
     stages = json.loads((tmp_path / "t.json").read_text())
     assert {"loading", "validating", "evaluating", "writing"} <= set(stages)
+
+
+def test_the_findings_array_is_polars_json_byte_for_byte(result: api.RunResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(document, "_SLICE", 777)  # many slices
+    out = io.BytesIO()
+    document._write_array(result.findings, out)
+    import polars as pl
+
+    whole = document.public_findings(result.findings).with_columns(
+        pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c) for c in ("observed", "limit")
+    )
+    assert result.findings.height > 5 * 777
+    assert out.getvalue().decode() == whole.write_json()

@@ -108,3 +108,13 @@ def test_chunks_of_a_part_file_give_the_same_findings(book: Path, tmp_path: Path
     assert got.sort(KEY).equals(expected.sort(KEY))
     assert int(result.coverage.get_column("breached").sum()) == expected.height
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_an_empty_book_is_an_error_unless_allowed(book: Path, tmp_path: Path) -> None:
+    pl.read_parquet(book / "positions.parquet").head(0).write_parquet(tmp_path / "empty.parquet")
+    proc = check(REFERENCE, tmp_path / "empty.parquet", book / "accounts.parquet", tmp_path / "s.parquet", "--streaming")
+    assert proc.returncode == 2 and "--allow-empty" in proc.stderr
+    proc = check(REFERENCE, tmp_path / "empty.parquet", book / "accounts.parquet", tmp_path / "s.parquet",
+                 "--streaming", "--allow-empty")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert pl.read_parquet(tmp_path / "s.parquet").height == 0
