@@ -23,6 +23,7 @@ from policy_engine.preflight import column_issues, profile_issues
 # Columns computed with a window over the account: their float sums depend on row order, so the
 # positions are put in a canonical order first when a rule reads them.
 _ACCOUNT_AGGREGATES = frozenset({"gross_exposure", "account_leverage"})
+_MATERIALISE_BELOW = 250_000  # positions
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +128,12 @@ def evaluate_inputs(pack: PolicyPack, inputs: Inputs, keep_positions: bool = Fal
         raise DataError(issues)
     compiled = compile_pack(pack)
     canonical = bool(referenced_columns(compiled) & _ACCOUNT_AGGREGATES)
-    return evaluate(base_frame(inputs, pack.settings, canonical), compiled, keep_positions)
+    base = base_frame(inputs, pack.settings, canonical)
+    if inputs.positions.height <= _MATERIALISE_BELOW:
+        # small books (a gate's, a client's): computing the joins and metrics once up front costs
+        # little memory and saves the optimiser planning them inside every check's branch
+        base = base.collect().lazy()
+    return evaluate(base, compiled, keep_positions)
 
 
 def check(
