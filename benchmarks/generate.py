@@ -13,8 +13,8 @@ relative tolerance of 1e-9 with which the engine compares). Every position is al
 the safe side of its liquidation price (a position past it would have been liquidated; there the
 engine's signed distance and the reference's |mark - LP| / mark would differ).
 
-The same (seed, size, parts) always gives the same rows; chunk k of a size is drawn from
-seed + k, so parts can be generated one at a time in bounded memory.
+The same (seed, size, parts) always gives the same rows; every chunk of rows has its own seed (see
+``positions``), so parts can be generated one at a time in bounded memory.
 """
 
 from __future__ import annotations
@@ -56,22 +56,29 @@ def symbols(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 def accounts(n_accounts: int, seed: int) -> pl.DataFrame:
     rng = np.random.default_rng(seed + 10_000_019)
-    return pl.DataFrame({
-        "account_id": np.arange(n_accounts, dtype=np.int64),
-        "equity": np.exp(rng.normal(np.log(100_000), 1.0, n_accounts)).round(2),
-        "risk_profile": PROFILES[rng.choice(3, n_accounts, p=[0.3, 0.45, 0.25])],
-    })
+    return pl.DataFrame(
+        {
+            "account_id": np.arange(n_accounts, dtype=np.int64),
+            "equity": np.exp(rng.normal(np.log(100_000), 1.0, n_accounts)).round(2),
+            "risk_profile": PROFILES[rng.choice(3, n_accounts, p=[0.3, 0.45, 0.25])],
+        }
+    )
 
 
-def binance_lp(long: np.ndarray, q: np.ndarray, ep: np.ndarray, m: np.ndarray, mmr: np.ndarray, cum: np.ndarray) -> np.ndarray:
+def binance_lp(
+    long: np.ndarray, q: np.ndarray, ep: np.ndarray, m: np.ndarray, mmr: np.ndarray, cum: np.ndarray
+) -> np.ndarray:
     """The engine's formula, in the engine's order of operations (bit-identical results)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(long, (q * ep - m - cum) / (q * (1 - mmr)), (q * ep + m + cum) / (q * (1 + mmr)))
 
 
-def positions(start: int, n: int, n_accounts: int, equity: np.ndarray, profile: np.ndarray, seed: int) -> pl.DataFrame:
-    """Rows start .. start + n of the book; drawn from seed + start // CHUNK."""
-    rng = np.random.default_rng(seed + 1 + start // CHUNK)
+def positions(
+    start: int, n: int, n_accounts: int, equity: np.ndarray, profile: np.ndarray, seed: int
+) -> pl.DataFrame:
+    """Rows start .. start + n of the book, drawn from their own seed: seed + 1 + start // CHUNK for
+    chunks on the CHUNK grid (a single file), (seed, start) for the others (chunks of part files)."""
+    rng = np.random.default_rng(seed + 1 + start // CHUNK if start % CHUNK == 0 else [seed, start])
     names, ref_price, sym_vol, popularity = symbols(seed)
     sym = rng.choice(N_SYMBOLS, n, p=popularity)
     acc = rng.integers(0, n_accounts, n)
@@ -122,22 +129,25 @@ def positions(start: int, n: int, n_accounts: int, equity: np.ndarray, profile: 
     stop[exact] = lp[exact]
     stop[rng.random(n) < 0.2] = np.nan
     stop[stop <= 0] = np.nan
-    return pl.DataFrame({
-        "account_id": acc.astype(np.int64),
-        "position_id": np.arange(start, start + n, dtype=np.int64),
-        "symbol": names[sym],
-        "side": np.where(long, "long", "short"),
-        "quantity": q,
-        "entry_price": ep,
-        "mark_price": mp,
-        "leverage": lev,
-        "margin_mode": np.where(isolated, "isolated", "cross"),
-        "isolated_margin": iso_m,
-        "maintenance_margin_rate": mmr,
-        "maintenance_amount": cum,
-        "stop_loss_price": stop,
-        "volatility": vol,
-    }, nan_to_null=True)
+    return pl.DataFrame(
+        {
+            "account_id": acc.astype(np.int64),
+            "position_id": np.arange(start, start + n, dtype=np.int64),
+            "symbol": names[sym],
+            "side": np.where(long, "long", "short"),
+            "quantity": q,
+            "entry_price": ep,
+            "mark_price": mp,
+            "leverage": lev,
+            "margin_mode": np.where(isolated, "isolated", "cross"),
+            "isolated_margin": iso_m,
+            "maintenance_margin_rate": mmr,
+            "maintenance_amount": cum,
+            "stop_loss_price": stop,
+            "volatility": vol,
+        },
+        nan_to_null=True,
+    )
 
 
 def generate(size: int, out: Path, parts: int = 1, seed: int = SEED, chunk: int = CHUNK) -> Path:
@@ -155,7 +165,9 @@ def generate(size: int, out: Path, parts: int = 1, seed: int = SEED, chunk: int 
         target.mkdir(exist_ok=True)
     for part in range(parts):
         lo, hi = part * per_part, min(size, (part + 1) * per_part)
-        chunks = [positions(s, min(chunk, hi - s), n_accounts, equity, profile, seed) for s in range(lo, hi, chunk)]
+        chunks = [
+            positions(s, min(chunk, hi - s), n_accounts, equity, profile, seed) for s in range(lo, hi, chunk)
+        ]
         frame = pl.concat(chunks) if chunks else positions(0, 0, n_accounts, equity, profile, seed)
         if parts == 1:
             frames.append(frame)

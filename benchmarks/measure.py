@@ -12,7 +12,7 @@ Tasks (see README.md):
   polars-mem     the same query on frames already in memory (the raw Parquet columns)
   duckdb         the DuckDB SQL, Parquet in (result materialised in DuckDB)
   python         the plain Python loop, Parquet in
-  engine-eval    api.evaluate_inputs on validated inputs already in memory (findings with messages, ids, order)
+  engine-eval    api.evaluate_inputs on validated inputs in memory (findings: messages, ids, order)
   engine-plan    the engine's compiled plan alone on the same inputs: every check's flags and the breaching
                  (rule, position) rows with observed value and limit, no messages, ids or sorting
   engine-load    api's load and validation of the Parquet inputs (load_inputs)
@@ -53,7 +53,9 @@ def floor(data: Path) -> Callable[[], int]:
             *(pl.col(c).str.len_bytes().sum() for c in strings),
             *(pl.col(c).sum() for c in COLUMNS if c not in strings),
         )
-        acc = pl.scan_parquet(accounts).select(pl.col("equity").sum(), pl.col("risk_profile").str.len_bytes().sum())
+        acc = pl.scan_parquet(accounts).select(
+            pl.col("equity").sum(), pl.col("risk_profile").str.len_bytes().sum()
+        )
         out = pl.collect_all([agg, acc], engine="in-memory")
         return int(out[0].item(0, "n"))
 
@@ -115,11 +117,13 @@ def engine_plan(data: Path) -> Callable[[], int]:
         flags = evaluate._flag_frame(api.base_frame(inputs, pack.settings), compiled)
         frames = [
             evaluate._with_values(flags.filter(pl.col(evaluate._flag(i, "breached"))), c).select(
-                pl.lit(c.rule.id).alias("rule_id"), "position_id",
-                evaluate.OBSERVED.alias("observed"), evaluate.LIMIT.alias("limit"),
+                pl.lit(c.rule.id).alias("rule_id"),
+                "position_id",
+                evaluate.OBSERVED.alias("observed"),
+                evaluate.LIMIT.alias("limit"),
             )
             for i, c in enumerate(compiled)
-        ]  # fmt: skip
+        ]
         return pl.concat(frames).collect(engine="in-memory").height
 
     return run
@@ -133,9 +137,15 @@ def engine_load(data: Path) -> Callable[[], int]:
 
 
 TASKS: dict[str, Callable[[Path], Callable[[], int]]] = {
-    "floor": floor, "polars": polars, "polars-mem": polars_mem, "duckdb": duckdb, "python": python,
-    "engine-eval": engine_eval, "engine-plan": engine_plan, "engine-load": engine_load,
-}  # fmt: skip
+    "floor": floor,
+    "polars": polars,
+    "polars-mem": polars_mem,
+    "duckdb": duckdb,
+    "python": python,
+    "engine-eval": engine_eval,
+    "engine-plan": engine_plan,
+    "engine-load": engine_load,
+}
 
 
 def main(argv: list[str]) -> int:

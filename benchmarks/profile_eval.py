@@ -46,16 +46,33 @@ def numeric_limits(compiled: tuple) -> tuple:  # type: ignore[type-arg]
     p, v = pl.col("risk_profile"), pl.col("volatility")
 
     def by_profile(cons: float, mod: float, agg: float) -> pl.Expr:
-        return pl.when(p == "conservative").then(cons).when(p == "moderate").then(mod).when(p == "aggressive").then(agg)
+        return (
+            pl.when(p == "conservative")
+            .then(cons)
+            .when(p == "moderate")
+            .then(mod)
+            .when(p == "aggressive")
+            .then(agg)
+        )
 
     tiers = (
-        pl.when(v < 0.5).then(by_profile(5.0, 10.0, 10.0)).when(v < 0.8).then(by_profile(2.5, 5.0, 5.0))
-        .when(v < 1.2).then(by_profile(1.5, 3.0, 3.0)).otherwise(by_profile(1.0, 2.0, 2.0))
+        pl.when(v < 0.5)
+        .then(by_profile(5.0, 10.0, 10.0))
+        .when(v < 0.8)
+        .then(by_profile(2.5, 5.0, 5.0))
+        .when(v < 1.2)
+        .then(by_profile(1.5, 3.0, 3.0))
+        .otherwise(by_profile(1.0, 2.0, 2.0))
     )
-    limits = {"r1-max-allocation": by_profile(0.02, 0.05, 0.10), "r2-leverage-tier": tiers,
-              "r3-risk-per-trade": by_profile(0.01, 0.02, 0.03)}  # fmt: skip
+    limits = {
+        "r1-max-allocation": by_profile(0.02, 0.05, 0.10),
+        "r2-leverage-tier": tiers,
+        "r3-risk-per-trade": by_profile(0.01, 0.02, 0.03),
+    }
     return tuple(
-        dataclasses.replace(c, check=dataclasses.replace(c.check, limit=limits[c.rule.id])) if c.rule.id in limits else c
+        dataclasses.replace(c, check=dataclasses.replace(c.check, limit=limits[c.rule.id]))
+        if c.rule.id in limits
+        else c
         for c in compiled
     )
 
@@ -76,32 +93,59 @@ def main(argv: list[str] | None = None) -> int:
 
     def plan(checks: tuple) -> pl.LazyFrame:  # type: ignore[type-arg]
         flags = evaluate._flag_frame(base, checks)
-        return pl.concat([
-            evaluate._with_values(flags.filter(pl.col(evaluate._flag(i, "breached"))), c).select(
-                pl.lit(c.rule.id).alias("rule_id"), "position_id", evaluate.OBSERVED.alias("observed"),
-                evaluate.LIMIT.alias("limit"))
-            for i, c in enumerate(checks)
-        ])  # fmt: skip
+        return pl.concat(
+            [
+                evaluate._with_values(flags.filter(pl.col(evaluate._flag(i, "breached"))), c).select(
+                    pl.lit(c.rule.id).alias("rule_id"),
+                    "position_id",
+                    evaluate.OBSERVED.alias("observed"),
+                    evaluate.LIMIT.alias("limit"),
+                )
+                for i, c in enumerate(checks)
+            ]
+        )
 
     rows: list[tuple[str, tuple[float, float]]] = []
-    rows.append(("hand-written Polars query (in memory)", best(
-        lambda: polars_query.query(raw_p.lazy(), raw_a.lazy()).collect(engine="in-memory"), args.reps)))
-    rows.append(("engine: compiled plan", best(lambda: plan(compiled).collect(engine="in-memory"), args.reps)))
+    rows.append(
+        (
+            "hand-written Polars query (in memory)",
+            best(
+                lambda: polars_query.query(raw_p.lazy(), raw_a.lazy()).collect(engine="in-memory"), args.reps
+            ),
+        )
+    )
+    rows.append(
+        ("engine: compiled plan", best(lambda: plan(compiled).collect(engine="in-memory"), args.reps))
+    )
     fast = numeric_limits(compiled)
-    rows.append(("  what-if: numeric limits", best(lambda: plan(fast).collect(engine="in-memory"), args.reps)))
+    rows.append(
+        ("  what-if: numeric limits", best(lambda: plan(fast).collect(engine="in-memory"), args.reps))
+    )
     flags = evaluate._flag_frame(base, compiled).collect(engine="in-memory").lazy()
     context = [c for c in evaluate.CONTEXT_COLUMNS if c in base.collect_schema()]
     for i, c in enumerate(compiled):
         frame = evaluate._finding_frame(flags, c, i, context)
-        rows.append((f"  {c.rule.id}: message + remediation", best(
-            lambda f=frame: f.select("message", "remediation").collect(engine="in-memory"), args.reps)))
+        rows.append(
+            (
+                f"  {c.rule.id}: message + remediation",
+                best(
+                    lambda f=frame: f.select("message", "remediation").collect(engine="in-memory"), args.reps
+                ),
+            )
+        )
     parts = evaluate._ordered_parts(flags, compiled, context)
     findings = pl.concat(parts).collect(engine="in-memory")
     no_text = [part.drop("message", "remediation") for part in parts]
-    rows.append(("  findings without messages, in order", best(
-        lambda: pl.concat(no_text).collect(engine="in-memory"), args.reps)))
+    rows.append(
+        (
+            "  findings without messages (in order, with ids)",
+            best(lambda: pl.concat(no_text).collect(engine="in-memory"), args.reps),
+        )
+    )
     rows.append(("  finding ids (sha256)", best(lambda: evaluate._finding_ids(findings), args.reps)))
-    rows.append(("engine: evaluate_inputs (all of it)", best(lambda: api.evaluate_inputs(pack, inputs), args.reps)))
+    rows.append(
+        ("engine: evaluate_inputs (all of it)", best(lambda: api.evaluate_inputs(pack, inputs), args.reps))
+    )
     print(f"{args.size:,} positions, {findings.height:,} findings; best of {args.reps}\n")
     print("| part | CPU s | wall s |\n|---|---:|---:|")
     for name, (cpu, wall) in rows:

@@ -33,8 +33,18 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import generate  # noqa: E402
 from benchmarks.measure import PACK, TASKS, _files  # noqa: E402
 
-DEFAULT_TASKS = ("floor", "polars", "polars-mem", "duckdb", "python", "engine-plan", "engine-eval", "engine-load",
-                 "check", "check-streaming")  # fmt: skip
+DEFAULT_TASKS = (
+    "floor",
+    "polars",
+    "polars-mem",
+    "duckdb",
+    "python",
+    "engine-plan",
+    "engine-eval",
+    "engine-load",
+    "check",
+    "check-streaming",
+)
 IN_MEMORY = {"polars-mem", "engine-eval", "engine-plan"}
 LABELS = {
     "floor": "floor: one Polars pass over the columns (Parquet)",
@@ -58,8 +68,23 @@ def run_once(task: str, data: Path, scratch: Path) -> dict[str, float]:
         out = scratch / ("findings.parquet" if streaming else "findings.json")
         timings = scratch / "timings.json"
         env["POLICY_ENGINE_TIMINGS"] = str(timings)
-        cmd = [sys.executable, "-m", "policy_engine", "check", "--policies", str(PACK), "--positions",
-               str(positions), "--accounts", str(accounts), "--output", str(out), "--quiet", "--fail-on", "never"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "policy_engine",
+            "check",
+            "--policies",
+            str(PACK),
+            "--positions",
+            str(positions),
+            "--accounts",
+            str(accounts),
+            "--output",
+            str(out),
+            "--quiet",
+            "--fail-on",
+            "never",
+        ]
         cmd += ["--streaming"] if streaming else []
     else:
         cmd = [sys.executable, "-m", "benchmarks.measure", task, str(data)]
@@ -76,7 +101,12 @@ def run_once(task: str, data: Path, scratch: Path) -> dict[str, float]:
     cpu = usage.ru_utime + usage.ru_stime
     if task.startswith("check"):
         stage_times = json.loads(timings.read_text()) if timings.exists() else {}
-        return {"seconds": wall, "cpu": cpu, "rss": rss_mib, **{f"stage:{k}": v for k, v in stage_times.items()}}
+        return {
+            "seconds": wall,
+            "cpu": cpu,
+            "rss": rss_mib,
+            **{f"stage:{k}": v for k, v in stage_times.items()},
+        }
     result = json.loads(out_path.read_text().strip().splitlines()[-1])
     return {"seconds": result["seconds"], "cpu": result["cpu"], "rss": rss_mib, "rows": result["rows"]}
 
@@ -92,15 +122,23 @@ def machine() -> str:
         duck = duckdb.__version__
     except ImportError:
         duck = "not installed"
-    return (f"{cores} cores (nproc), Python {platform.python_version()}, Polars {polars.__version__}, "
-            f"DuckDB {duck}, {platform.platform()}\n\n```\n$ free -g\n{mem}\n```")  # fmt: skip
+    return (
+        f"{cores} cores (nproc), Python {platform.python_version()}, Polars {polars.__version__}, "
+        f"DuckDB {duck}, {platform.platform()}\n\n```\n$ free -g\n{mem}\n```"
+    )
 
 
 def table(results: dict[tuple[int, str], list[dict[str, float]]], sizes: list[int], tasks: list[str]) -> str:
-    lines = ["| positions | measurement | median s (min-max) | CPU s | x Polars query | peak RSS MiB | x Polars RSS |",
-             "|---:|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        (
+            "| positions | measurement | median s (min-max) | CPU s | x Polars query | peak RSS MiB "
+            "| x Polars RSS |"
+        ),
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
     for size in sizes:
-        def med(task: str, key: str) -> float:
+
+        def med(task: str, key: str, size: int = size) -> float:
             runs = results.get((size, task), [])
             return statistics.median(r[key] for r in runs) if runs else float("nan")
 
@@ -113,7 +151,8 @@ def table(results: dict[tuple[int, str], list[dict[str, float]]], sizes: list[in
             ratio = med(task, "seconds") / med(ref, "seconds")
             rss_ratio = med(task, "rss") / med(ref, "rss")
             lines.append(
-                f"| {size:.0e} | {LABELS.get(task, task)} | {statistics.median(secs):.3f} ({min(secs):.3f}-{max(secs):.3f})"
+                f"| {size:.0e} | {LABELS.get(task, task)} | {statistics.median(secs):.3f} "
+                f"({min(secs):.3f}-{max(secs):.3f})"
                 f" | {med(task, 'cpu'):.2f} | {ratio:.2f} | {med(task, 'rss'):,.0f} | {rss_ratio:.2f} |"
             )
     return "\n".join(lines)
@@ -135,10 +174,16 @@ def stages(results: dict[tuple[int, str], list[dict[str, float]]], sizes: list[i
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("sizes", nargs="*", type=generate.size_arg, default=[100_000, 1_000_000])
-    ap.add_argument("--tasks", nargs="+", default=list(DEFAULT_TASKS), choices=[*TASKS, "check", "check-streaming"])
+    ap.add_argument(
+        "--tasks", nargs="+", default=list(DEFAULT_TASKS), choices=[*TASKS, "check", "check-streaming"]
+    )
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--python-max", type=generate.size_arg, default=1_000_000, help="largest size for the Python loop")
-    ap.add_argument("--parts", type=int, default=1, help="read benchmarks/data/n<size>-p<parts> (generate.py --parts)")
+    ap.add_argument(
+        "--python-max", type=generate.size_arg, default=1_000_000, help="largest size for the Python loop"
+    )
+    ap.add_argument(
+        "--parts", type=int, default=1, help="read benchmarks/data/n<size>-p<parts> (generate.py --parts)"
+    )
     ap.add_argument("--out", type=Path, default=HERE / "results.md")
     ap.add_argument("--append", action="store_true", help="add to --out instead of replacing it")
     args = ap.parse_args(argv)
@@ -155,14 +200,23 @@ def main(argv: list[str] | None = None) -> int:
                 for task in tasks[k:] + tasks[:k]:  # rotated: no task always runs first or last
                     r = run_once(task, generate.data_dir(size, args.parts), Path(tmp))
                     results.setdefault((size, task), []).append(r)
-                    print(f"rep {rep + 1} {size:.0e} {task:16s} {r['seconds']:8.3f} s {r['rss']:9,.0f} MiB", file=sys.stderr)
+                    print(
+                        f"rep {rep + 1} {size:.0e} {task:16s} {r['seconds']:8.3f} s {r['rss']:9,.0f} MiB",
+                        file=sys.stderr,
+                    )
             load.append(os.getloadavg())
-    text = (f"# Benchmark results\n\nMachine: {machine()}\n\nLoad average (1 min) during the run: "
-            f"{min(l[0] for l in load):.2f}-{max(l[0] for l in load):.2f}. {args.reps} repetitions, interleaved; "
-            f"medians.\n\n{table(results, args.sizes, args.tasks)}\n\nStages of the whole command (median):\n\n"
-            f"{stages(results, args.sizes)}\n")  # fmt: skip
+    text = (
+        f"# Benchmark results\n\nMachine: {machine()}\n\nLoad average (1 min) during the run: "
+        f"{min(l[0] for l in load):.2f}-{max(l[0] for l in load):.2f}. {args.reps} repetitions, interleaved; "
+        f"medians.\n\n{table(results, args.sizes, args.tasks)}\n\nStages of the whole command (median):\n\n"
+        f"{stages(results, args.sizes)}\n"
+    )
     if args.append and args.out.exists():
-        text = args.out.read_text(encoding="utf-8") + "\n" + text.replace("# Benchmark results", "## More results", 1)
+        text = (
+            args.out.read_text(encoding="utf-8")
+            + "\n"
+            + text.replace("# Benchmark results", "## More results", 1)
+        )
     args.out.write_text(text, encoding="utf-8")
     print(text)
     return 0

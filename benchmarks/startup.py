@@ -40,11 +40,24 @@ def main(argv: list[str] | None = None) -> int:
     exe = [sys.executable, "-m", "policy_engine"]
     with tempfile.TemporaryDirectory() as tmp:
         book = generate.generate(100, Path(tmp) / "book")
-        check = [*exe, "check", "--policies", str(PACK), "--positions", str(book / "positions.parquet"),
-                 "--accounts", str(book / "accounts.parquet"), "--output", str(Path(tmp) / "f.json"), "--quiet"]
-        rows = [("policy-engine --help", timed([*exe, "--help"], args.runs)),
-                ("policy-engine check, 100 positions (Parquet -> JSON)", timed(check, args.runs))]  # fmt: skip
-    print(f"| command | median s | min-max s |\n|---|---:|---:|")
+        check = [
+            *exe,
+            "check",
+            "--policies",
+            str(PACK),
+            "--positions",
+            str(book / "positions.parquet"),
+            "--accounts",
+            str(book / "accounts.parquet"),
+            "--output",
+            str(Path(tmp) / "f.json"),
+            "--quiet",
+        ]
+        rows = [
+            ("policy-engine --help", timed([*exe, "--help"], args.runs)),
+            ("policy-engine check, 100 positions (Parquet -> JSON)", timed(check, args.runs)),
+        ]
+    print("| command | median s | min-max s |\n|---|---:|---:|")
     for name, times in rows:
         print(f"| {name} | {statistics.median(times):.3f} | {min(times):.3f}-{max(times):.3f} |")
     return 0

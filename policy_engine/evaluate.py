@@ -139,10 +139,8 @@ def _sha256_ids(keys: pl.Series) -> pl.Series:
     hashlib is mapped over the keys in batches (few Python objects alive at a time)."""
     binary = keys.cast(pl.Binary)
     digest = operator.methodcaller("digest")
-    parts = [
-        pl.Series(list(map(digest, map(hashlib.sha256, binary.slice(i, _ID_BATCH).to_list()))), dtype=pl.Binary)
-        for i in range(0, binary.len(), _ID_BATCH)
-    ]
+    batches = (binary.slice(i, _ID_BATCH).to_list() for i in range(0, binary.len(), _ID_BATCH))
+    parts = [pl.Series(list(map(digest, map(hashlib.sha256, batch))), dtype=pl.Binary) for batch in batches]
     digests = pl.concat(parts) if parts else pl.Series([], dtype=pl.Binary)
     return digests.bin.encode("hex").str.slice(0, 16)
 
@@ -168,7 +166,9 @@ def sort_findings(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _ordered_parts(flags: pl.LazyFrame, compiled: tuple[CompiledCheck, ...], context: list[str]) -> list[pl.LazyFrame]:
+def _ordered_parts(
+    flags: pl.LazyFrame, compiled: tuple[CompiledCheck, ...], context: list[str]
+) -> list[pl.LazyFrame]:
     """The findings in sort_findings' order without sorting them all: one part per check and
     severity, each sorted by account and position (in parallel, inside the plan), concatenated in
     the order of (severity descending, policy, rule, check)."""
@@ -183,7 +183,9 @@ def _ordered_parts(flags: pl.LazyFrame, compiled: tuple[CompiledCheck, ...], con
                 keyed.append(((-rank, *c.key), frame.filter(pl.col("severity_rank") == rank)))
     keyed.sort(key=lambda kv: kv[0])
     columns = [*FINDING_COLUMNS, "severity_rank", *context]
-    return [frame.sort("account_id", "position_id").with_columns(finding_id()).select(columns) for _, frame in keyed]
+    return [
+        frame.sort("account_id", "position_id").with_columns(finding_id()).select(columns) for _, frame in keyed
+    ]
 
 
 def evaluate(base: pl.LazyFrame, compiled: tuple[CompiledCheck, ...], keep_positions: bool = False) -> Evaluation:

@@ -53,14 +53,18 @@ class StreamResult:
     output: str
 
 
-def _accounts(accounts: str | Path | None, market: str | Path | None, column_map: Mapping[str, str] | None) -> Inputs:
+def _accounts(
+    accounts: str | Path | None, market: str | Path | None, column_map: Mapping[str, str] | None
+) -> Inputs:
     """Accounts and market data, small enough for memory: validated by the in-memory loader."""
     from policy_engine.data.market import Market, load_market
     from policy_engine.data.read import read
     from policy_engine.data.validate import check_accounts
 
     if accounts is None:
-        raise UsageError("--streaming needs --accounts FILE (account columns are not read from the positions)")
+        raise UsageError(
+            "--streaming needs --accounts FILE (account columns are not read from the positions)"
+        )
     problems: list[Issue] = []
     table = read(accounts, "accounts", column_map)
     frame, more = check_accounts(table)
@@ -81,9 +85,15 @@ def _refuse_unsupported(pack: PolicyPack, compiled: tuple[Any, ...]) -> None:
     account_scope = sorted({c.rule.id for c in compiled if c.check.scope == "account"})
     aggregates = sorted(referenced_columns(compiled) & _AGGREGATES)
     if account_scope or aggregates:
-        what = ", ".join([*(f"rule {r} (one finding per account)" for r in account_scope),
-                          *(f"column {a} (an account aggregate)" for a in aggregates)])  # fmt: skip
-        raise UsageError(f"--streaming evaluates positions one at a time and cannot run {what}: run without --streaming")
+        what = ", ".join(
+            [
+                *(f"rule {r} (one finding per account)" for r in account_scope),
+                *(f"column {a} (an account aggregate)" for a in aggregates),
+            ]
+        )
+        raise UsageError(
+            f"--streaming evaluates positions one at a time and cannot run {what}: run without --streaming"
+        )
 
 
 def check(
@@ -100,7 +110,9 @@ def check(
     """Validate the book in a streaming pass, then evaluate it a chunk at a time into ``output``."""
     fmt = fmt or (Path(output).suffix.lower().lstrip(".") or "parquet")
     if fmt not in FORMATS or output == "-":
-        raise UsageError("--streaming writes the findings as they are produced: --output FILE.parquet or FILE.csv")
+        raise UsageError(
+            "--streaming writes the findings as they are produced: --output FILE.parquet or FILE.csv"
+        )
     with progress.stage("policies"):
         pack = policies if isinstance(policies, PolicyPack) else load_pack(policies)
         compiled = compile_pack(pack)
@@ -111,19 +123,33 @@ def check(
     assert acc.accounts is not None
     total = scan_.rows
     if total == 0 and not allow_empty:  # as api.check: a broken export must not pass as "no findings"
-        raise DataError([Issue(str(positions), "the positions file has no rows; if an empty book is expected, "
-                                               "pass --allow-empty")])  # fmt: skip
+        raise DataError(
+            [
+                Issue(
+                    str(positions),
+                    "the positions file has no rows; if an empty book is expected, pass --allow-empty",
+                )
+            ]
+        )
     with progress.stage("validating", f"{total:,} positions"):
         names = scan_.positions().collect_schema().names()
-        problems = profile_issues(pack, acc.accounts, str(accounts)) + column_issues(pack, names, str(positions))
+        problems = profile_issues(pack, acc.accounts, str(accounts)) + column_issues(
+            pack, names, str(positions)
+        )
         if problems:
             raise DataError(problems)
         known = acc.accounts.get_column("account_id").unique().implode()
         account = pl.col("__value_account_id")
         unknown = account.is_not_null() & ~account.is_in(known)
-        checks = [*scan_.checks, Check(scan_.table.label("account_id"), f"account not in {accounts}", unknown, account)]
-        counts = list(scan_.worked.select(c.bad.fill_null(False).sum().alias(f"bad{i}") for i, c in enumerate(checks))
-                      .collect(engine="streaming").row(0))  # fmt: skip
+        checks = [
+            *scan_.checks,
+            Check(scan_.table.label("account_id"), f"account not in {accounts}", unknown, account),
+        ]
+        counts = list(
+            scan_.worked.select(c.bad.fill_null(False).sum().alias(f"bad{i}") for i, c in enumerate(checks))
+            .collect(engine="streaming")
+            .row(0)
+        )
         duplicates = has_duplicate_ids(scan_)
         if any(counts) or duplicates:
             raise DataError(issues(scan_, checks, counts, duplicates))
@@ -142,7 +168,13 @@ def check(
 
 
 def _evaluate_chunks(
-    scan_: TypedScan, acc: Inputs, pack: PolicyPack, compiled: tuple[Any, ...], out: Path, fmt: str, chunk: int,
+    scan_: TypedScan,
+    acc: Inputs,
+    pack: PolicyPack,
+    compiled: tuple[Any, ...],
+    out: Path,
+    fmt: str,
+    chunk: int,
     total: int,
 ) -> list[tuple[int, int, int]]:
     """Evaluate the book a chunk at a time (the in-memory engine on each: bounded memory whatever
@@ -153,7 +185,9 @@ def _evaluate_chunks(
     written: list[Path] = []
     done = 0
     try:
-        chunks = scan_.chunks(chunk) if total else iter([scan_.positions().head(0)])  # an empty book: its header
+        chunks = (
+            scan_.chunks(chunk) if total else iter([scan_.positions().head(0)])
+        )  # an empty book: its header
         for k, lf in enumerate(chunks):
             frame = lf.collect(engine="streaming")
             inputs = Inputs(frame, acc.accounts, acc.volatility, acc.brackets, acc.files)
@@ -178,23 +212,36 @@ def _evaluate_chunks(
 
 
 def _coverage(compiled: tuple[Any, ...], counts: list[tuple[int, int, int]]) -> pl.DataFrame:
-    return pl.DataFrame({
-        "policy_id": [c.policy.id for c in compiled],
-        "rule_id": [c.rule.id for c in compiled],
-        "check": [c.check.name for c in compiled],
-        "severity": [int(c.rule.severity) for c in compiled],
-        "covered": [n[0] for n in counts],
-        "breached": [n[1] for n in counts],
-        "near": [n[2] for n in counts],
-    }, schema={"policy_id": pl.String, "rule_id": pl.String, "check": pl.String, "severity": pl.Int8,
-               "covered": pl.Int64, "breached": pl.Int64, "near": pl.Int64})  # fmt: skip
+    return pl.DataFrame(
+        {
+            "policy_id": [c.policy.id for c in compiled],
+            "rule_id": [c.rule.id for c in compiled],
+            "check": [c.check.name for c in compiled],
+            "severity": [int(c.rule.severity) for c in compiled],
+            "covered": [n[0] for n in counts],
+            "breached": [n[1] for n in counts],
+            "near": [n[2] for n in counts],
+        },
+        schema={
+            "policy_id": pl.String,
+            "rule_id": pl.String,
+            "check": pl.String,
+            "severity": pl.Int8,
+            "covered": pl.Int64,
+            "breached": pl.Int64,
+            "near": pl.Int64,
+        },
+    )
 
 
 def worst(result: StreamResult) -> int:
     """The worst severity among the findings written (0 when none)."""
     levels = [int(row["severity"]) for row in result.coverage.iter_rows(named=True) if row["breached"]]
-    levels += [min(int(row["severity"]), int(Severity.WARNING)) for row in result.coverage.iter_rows(named=True)
-               if row["near"]]  # fmt: skip
+    levels += [
+        min(int(row["severity"]), int(Severity.WARNING))
+        for row in result.coverage.iter_rows(named=True)
+        if row["near"]
+    ]
     return max(levels, default=0)
 
 
@@ -204,15 +251,20 @@ def render(result: StreamResult) -> str:
     cov = result.coverage
     breached, near = int(cov.get_column("breached").sum()), int(cov.get_column("near").sum())
     lines = [
-        f"policy-engine {__version__} (streaming): {result.positions:,} positions in {result.accounts:,} accounts; "
-        f"{len(result.pack.policies)} policies, {cov.select('policy_id', 'rule_id').unique().height} rules",
+        (
+            f"policy-engine {__version__} (streaming): {result.positions:,} positions in "
+            f"{result.accounts:,} accounts; {len(result.pack.policies)} policies, "
+            f"{cov.select('policy_id', 'rule_id').unique().height} rules"
+        ),
         f"findings: {breached + near:,} ({breached:,} breaches, {near:,} near-limit warnings)",
         "",
         "by rule (covered positions -> breaches, near-limit):",
     ]
     for row in cov.iter_rows(named=True):
         name = f"{row['policy_id']}/{row['rule_id']} [{row['check']}]"
-        lines.append(f"  {name:<58} {row['covered']:>12,} -> {row['breached']:>10,} breach, {row['near']:>9,} near")
+        lines.append(
+            f"  {name:<58} {row['covered']:>12,} -> {row['breached']:>10,} breach, {row['near']:>9,} near"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -220,12 +272,26 @@ def run_command(args: Any) -> int:
     """`check --streaming`, from the parsed command line."""
     from policy_engine.commands.common import SEVERITIES, column_map
 
-    unsupported = [f"--{name.replace('_', '-')}" for name in ("report", "history", "waivers") if getattr(args, name, None)]
+    unsupported = [
+        f"--{name.replace('_', '-')}"
+        for name in ("report", "history", "waivers")
+        if getattr(args, name, None)
+    ]
     if unsupported or not args.output:
-        raise UsageError(f"--streaming writes --output FILE.parquet or FILE.csv only"
-                         f"{'; not with ' + ', '.join(unsupported) if unsupported else ''}")  # fmt: skip
-    result = check(args.policies, args.positions, args.accounts, args.output, args.format, args.market,
-                   column_map(args), allow_empty=getattr(args, "allow_empty", False))  # fmt: skip
+        raise UsageError(
+            f"--streaming writes --output FILE.parquet or FILE.csv only"
+            f"{'; not with ' + ', '.join(unsupported) if unsupported else ''}"
+        )
+    result = check(
+        args.policies,
+        args.positions,
+        args.accounts,
+        args.output,
+        args.format,
+        args.market,
+        column_map(args),
+        allow_empty=getattr(args, "allow_empty", False),
+    )
     if not args.quiet:
         import sys
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -34,9 +35,22 @@ def book(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def engine_breaches(book: Path, tmp: Path, *extra: str) -> set[tuple[str, str]]:
     out = tmp / "findings.json"
-    cmd = [sys.executable, "-m", "policy_engine", "check", "--policies", str(PACK),
-           "--positions", str(book / "positions.parquet"), "--accounts", str(book / "accounts.parquet"),
-           "--output", str(out), "--quiet", *extra]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "policy_engine",
+        "check",
+        "--policies",
+        str(PACK),
+        "--positions",
+        str(book / "positions.parquet"),
+        "--accounts",
+        str(book / "accounts.parquet"),
+        "--output",
+        str(out),
+        "--quiet",
+        *extra,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 1, proc.stderr  # breaches found
     findings = json.loads(out.read_text())["findings"]
@@ -58,14 +72,18 @@ def test_every_rule_breaches_on_a_realistic_share(engine: set[tuple[str, str]]) 
 
 
 def test_the_book_holds_the_edge_cases(book: Path) -> None:
-    p = pl.read_parquet(book / "positions.parquet").join(pl.read_parquet(book / "accounts.parquet"), on="account_id")
+    p = pl.read_parquet(book / "positions.parquet").join(
+        pl.read_parquet(book / "accounts.parquet"), on="account_id"
+    )
     assert p.filter(pl.col("stop_loss_price") == pl.col("mark_price")).height > 0
     assert p.filter(pl.col("volatility").is_in([0.5, 0.8, 1.2])).height > 0
     assert p.filter(pl.col("volatility").is_null()).height > 0
     assert p.filter((pl.col("leverage") == 1) & pl.col("stop_loss_price").is_null()).height > 0
     assert p.filter(pl.col("margin_mode") == "cross").height > 0.4 * SIZE
-    limit = pl.col("risk_profile").replace_strict(["conservative", "moderate", "aggressive"], [0.02, 0.05, 0.10])
-    on_limit = p.filter(((pl.col("isolated_margin") / pl.col("equity") - limit).abs() <= limit * 1e-9))
+    limit = pl.col("risk_profile").replace_strict(
+        ["conservative", "moderate", "aggressive"], [0.02, 0.05, 0.10]
+    )
+    on_limit = p.filter((pl.col("isolated_margin") / pl.col("equity") - limit).abs() <= limit * 1e-9)
     assert on_limit.height > 0  # equal on paper (cents): no breach, whatever the last bit of margin / equity
     cap = pl.when(pl.col("volatility") < 0.5).then(10.0).when(pl.col("volatility") < 0.8).then(5.0)
     cap = cap.when(pl.col("volatility") < 1.2).then(3.0).otherwise(2.0)
@@ -74,7 +92,7 @@ def test_the_book_holds_the_edge_cases(book: Path) -> None:
 
 
 @pytest.mark.parametrize("peer", [polars_query, python_loop], ids=["polars", "python"])
-def test_peers_agree_with_the_engine(peer, book: Path, engine: set[tuple[str, str]]) -> None:  # type: ignore[no-untyped-def]
+def test_peers_agree_with_the_engine(peer: Any, book: Path, engine: set[tuple[str, str]]) -> None:
     found = peer.breaches(book / "positions.parquet", book / "accounts.parquet")
     assert found == engine, (sorted(found - engine)[:5], sorted(engine - found)[:5])
 
@@ -86,7 +104,13 @@ def test_duckdb_agrees_with_the_engine(book: Path, engine: set[tuple[str, str]])
 
 
 def test_rule_ids_are_the_reference_ids_in_lower_case() -> None:
-    reference = ("R1-max-allocation", "R2-leverage-tier", "R3-stop-missing", "R3-stop-misplaced",
-                 "R3-risk-per-trade", "R4-liquidation-buffer")  # fmt: skip
+    reference = (
+        "R1-max-allocation",
+        "R2-leverage-tier",
+        "R3-stop-missing",
+        "R3-stop-misplaced",
+        "R3-risk-per-trade",
+        "R4-liquidation-buffer",
+    )
     assert polars_query.RULE_IDS == tuple(r.lower() for r in reference)
     assert all(f"id: {r}" in PACK.read_text() for r in polars_query.RULE_IDS)

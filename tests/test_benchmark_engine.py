@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def result(tmp_path_factory: pytest.TempPathFactory) -> api.RunResult:
     book = generate.generate(5_000, tmp_path_factory.mktemp("book"))
     # core-risk: warn_at bands (near-limit findings), breach / critical / warning severities
-    return api.check(ROOT / "policies" / "core-risk.yaml", book / "positions.parquet", book / "accounts.parquet")
+    return api.check(
+        ROOT / "policies" / "core-risk.yaml", book / "positions.parquet", book / "accounts.parquet"
+    )
 
 
 def test_findings_come_in_sort_findings_order(result: api.RunResult) -> None:
@@ -36,12 +38,16 @@ def test_findings_come_in_sort_findings_order(result: api.RunResult) -> None:
 
 def test_finding_ids_are_the_sha256_of_the_finding_identity(result: api.RunResult) -> None:
     rows = result.findings.select("policy_id", "rule_id", "check", "account_id", "position_id").iter_rows()
-    expected = [hashlib.sha256("\x1f".join("" if v is None else str(v) for v in r).encode()).hexdigest()[:16]
-                for r in rows]  # fmt: skip
+    expected = [
+        hashlib.sha256("\x1f".join("" if v is None else str(v) for v in r).encode()).hexdigest()[:16]
+        for r in rows
+    ]
     assert result.findings.get_column("finding_id").to_list() == expected
 
 
-def test_json_document_is_written_without_a_python_copy_and_reads_back(result: api.RunResult, tmp_path: Path) -> None:
+def test_json_document_is_written_without_a_python_copy_and_reads_back(
+    result: api.RunResult, tmp_path: Path
+) -> None:
     document.write(result, str(tmp_path / "f.json"))
     data = (tmp_path / "f.json").read_bytes()
     assert data.decode() == document.render_json(result)
@@ -89,16 +95,30 @@ def test_stage_timings_for_benchmarks(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_check_records_its_stages(tmp_path: Path) -> None:
     book = generate.generate(200, tmp_path / "book")
     env = {"POLICY_ENGINE_TIMINGS": str(tmp_path / "t.json"), "PATH": "/usr/bin:/bin"}
-    cmd = [sys.executable, "-m", "policy_engine", "check", "--policies", str(ROOT / "benchmarks/policies/reference.yaml"),
-           "--positions", str(book / "positions.parquet"), "--accounts", str(book / "accounts.parquet"),
-           "--output", str(tmp_path / "f.json"), "--quiet"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "policy_engine",
+        "check",
+        "--policies",
+        str(ROOT / "benchmarks/policies/reference.yaml"),
+        "--positions",
+        str(book / "positions.parquet"),
+        "--accounts",
+        str(book / "accounts.parquet"),
+        "--output",
+        str(tmp_path / "f.json"),
+        "--quiet",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     assert proc.returncode == 1 and proc.stderr == ""  # no progress line: stderr is not a terminal
     stages = json.loads((tmp_path / "t.json").read_text())
     assert {"loading", "validating", "evaluating", "writing"} <= set(stages)
 
 
-def test_the_findings_array_is_polars_json_byte_for_byte(result: api.RunResult, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_findings_array_is_polars_json_byte_for_byte(
+    result: api.RunResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(document, "_SLICE", 777)  # many slices
     out = io.BytesIO()
     document._write_array(result.findings, out)
@@ -109,3 +129,19 @@ def test_the_findings_array_is_polars_json_byte_for_byte(result: api.RunResult, 
     )
     assert result.findings.height > 5 * 777
     assert out.getvalue().decode() == whole.write_json()
+
+
+def test_coverage_counts_every_position_not_only_the_flagged_ones(result: api.RunResult) -> None:
+    # the counts ride along the flagged rows (evaluate._hit_frame): they must be over all positions
+    from policy_engine import evaluate
+    from policy_engine.compile import compile_pack
+
+    compiled = compile_pack(result.pack)
+    flags = evaluate._flag_frame(api.base_frame(result.inputs, result.pack.settings), compiled)
+    direct = evaluate._coverage_frame(flags, compiled).collect()
+    for i in range(len(compiled)):
+        row = result.evaluation.coverage.row(i, named=True)
+        assert (row["covered"], row["breached"], row["near"]) == tuple(
+            direct.item(0, f"{k}_{i}") for k in ("covered", "breached", "near")
+        )
+    assert result.evaluation.coverage.get_column("covered").max() == result.inputs.positions.height

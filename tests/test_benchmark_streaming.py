@@ -19,9 +19,25 @@ CORE = ROOT / "policies" / "core-risk.yaml"  # warn_at bands, several severities
 KEY = ["policy_id", "rule_id", "check", "account_id", "position_id"]
 
 
-def check(policies: Path, positions: Path, accounts: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "policy_engine", "check", "--policies", str(policies), "--positions", str(positions),
-           "--accounts", str(accounts), "--output", str(out), "--quiet", *extra]  # fmt: skip
+def check(
+    policies: Path, positions: Path, accounts: Path, out: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "policy_engine",
+        "check",
+        "--policies",
+        str(policies),
+        "--positions",
+        str(positions),
+        "--accounts",
+        str(accounts),
+        "--output",
+        str(out),
+        "--quiet",
+        *extra,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
 
 
@@ -43,7 +59,9 @@ def book(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("layout", ["positions.parquet", "parts", "hive"])
 def test_streaming_gives_the_in_memory_findings(book: Path, tmp_path: Path, pack: Path, layout: str) -> None:
     memory = check(pack, book / "positions.parquet", book / "accounts.parquet", tmp_path / "memory.parquet")
-    streamed = check(pack, book / layout, book / "accounts.parquet", tmp_path / "stream.parquet", "--streaming")
+    streamed = check(
+        pack, book / layout, book / "accounts.parquet", tmp_path / "stream.parquet", "--streaming"
+    )
     assert memory.returncode == streamed.returncode == 1, (memory.stderr, streamed.stderr)
     expected, got = pl.read_parquet(tmp_path / "memory.parquet"), pl.read_parquet(tmp_path / "stream.parquet")
     assert expected.height > 1000 and got.schema == expected.schema
@@ -61,36 +79,58 @@ def test_streaming_csv_output(book: Path, tmp_path: Path) -> None:
 
 def test_a_bad_book_leaves_no_output_and_names_the_rows(book: Path, tmp_path: Path) -> None:
     bad = pl.read_parquet(book / "positions.parquet").with_columns(
-        pl.when(pl.int_range(pl.len()).is_in([4, 9])).then(-1.0).otherwise(pl.col("quantity")).alias("quantity"),
+        pl.when(pl.int_range(pl.len()).is_in([4, 9]))
+        .then(-1.0)
+        .otherwise(pl.col("quantity"))
+        .alias("quantity"),
         pl.when(pl.int_range(pl.len()) == 7).then(pl.lit("sideways")).otherwise(pl.col("side")).alias("side"),
-        pl.when(pl.int_range(pl.len()) == 3).then(pl.lit(10**9)).otherwise(pl.col("account_id")).alias("account_id"),
+        pl.when(pl.int_range(pl.len()) == 3)
+        .then(pl.lit(10**9))
+        .otherwise(pl.col("account_id"))
+        .alias("account_id"),
     )
     bad.write_parquet(tmp_path / "bad.parquet")
-    streamed = check(REFERENCE, tmp_path / "bad.parquet", book / "accounts.parquet", tmp_path / "s.parquet", "--streaming")
+    streamed = check(
+        REFERENCE, tmp_path / "bad.parquet", book / "accounts.parquet", tmp_path / "s.parquet", "--streaming"
+    )
     memory = check(REFERENCE, tmp_path / "bad.parquet", book / "accounts.parquet", tmp_path / "m.parquet")
     assert streamed.returncode == memory.returncode == 2
     assert not (tmp_path / "s.parquet").exists() and not list(tmp_path.glob(".s.parquet.partial*"))
     assert "quantity" in streamed.stderr and "records 5, 10" in streamed.stderr
     assert "must be long or short" in streamed.stderr and "account not in" in streamed.stderr
-    problems = lambda text: sorted(line.strip() for line in text.splitlines() if "record" in line)  # noqa: E731
+
+    def problems(text: str) -> list[str]:
+        return sorted(line.strip() for line in text.splitlines() if "record" in line)
+
     assert problems(streamed.stderr) == problems(memory.stderr)
 
 
 def test_duplicate_position_ids_are_refused(book: Path, tmp_path: Path) -> None:
     dup = pl.read_parquet(book / "positions.parquet").with_columns(
-        pl.when(pl.int_range(pl.len()) == 11).then(pl.lit(5, dtype=pl.Int64)).otherwise(pl.col("position_id"))
+        pl.when(pl.int_range(pl.len()) == 11)
+        .then(pl.lit(5, dtype=pl.Int64))
+        .otherwise(pl.col("position_id"))
         .alias("position_id")
     )
     dup.write_parquet(tmp_path / "dup.parquet")
-    proc = check(REFERENCE, tmp_path / "dup.parquet", book / "accounts.parquet", tmp_path / "s.parquet", "--streaming")
+    proc = check(
+        REFERENCE, tmp_path / "dup.parquet", book / "accounts.parquet", tmp_path / "s.parquet", "--streaming"
+    )
     assert proc.returncode == 2 and "duplicate position_id" in proc.stderr, proc.stderr
 
 
 def test_streaming_refuses_what_it_cannot_stream(book: Path, tmp_path: Path) -> None:
-    proc = check(REFERENCE, book / "positions.parquet", book / "accounts.parquet", tmp_path / "f.json", "--streaming")
+    proc = check(
+        REFERENCE, book / "positions.parquet", book / "accounts.parquet", tmp_path / "f.json", "--streaming"
+    )
     assert proc.returncode == 2 and "FILE.parquet or FILE.csv" in proc.stderr
-    proc = check(ROOT / "policies", book / "positions.parquet", book / "accounts.parquet", tmp_path / "f.parquet",
-                 "--streaming")  # account-limits.yaml: account aggregates
+    proc = check(
+        ROOT / "policies",
+        book / "positions.parquet",
+        book / "accounts.parquet",
+        tmp_path / "f.parquet",
+        "--streaming",
+    )  # account-limits.yaml: account aggregates
     assert proc.returncode == 2 and "run without --streaming" in proc.stderr, proc.stderr
 
 
@@ -100,8 +140,9 @@ def test_chunks_of_a_part_file_give_the_same_findings(book: Path, tmp_path: Path
 
     memory = check(REFERENCE, book / "positions.parquet", book / "accounts.parquet", tmp_path / f"m.{suffix}")
     assert memory.returncode == 1
-    result = streaming.check(REFERENCE, book / "parts", book / "accounts.parquet", str(tmp_path / f"s.{suffix}"),
-                             chunk=3_000)  # fmt: skip  # 3 part files of 7,000: 9 chunks
+    result = streaming.check(
+        REFERENCE, book / "parts", book / "accounts.parquet", str(tmp_path / f"s.{suffix}"), chunk=3_000
+    )  # 3 part files of 7,000: 9 chunks
     assert result.positions == 20_000 and streaming.worst(result) == 3
     read = pl.read_parquet if suffix == "parquet" else lambda p: pl.read_csv(p, infer_schema=False)
     expected, got = read(tmp_path / f"m.{suffix}"), read(tmp_path / f"s.{suffix}")
@@ -112,9 +153,21 @@ def test_chunks_of_a_part_file_give_the_same_findings(book: Path, tmp_path: Path
 
 def test_an_empty_book_is_an_error_unless_allowed(book: Path, tmp_path: Path) -> None:
     pl.read_parquet(book / "positions.parquet").head(0).write_parquet(tmp_path / "empty.parquet")
-    proc = check(REFERENCE, tmp_path / "empty.parquet", book / "accounts.parquet", tmp_path / "s.parquet", "--streaming")
+    proc = check(
+        REFERENCE,
+        tmp_path / "empty.parquet",
+        book / "accounts.parquet",
+        tmp_path / "s.parquet",
+        "--streaming",
+    )
     assert proc.returncode == 2 and "--allow-empty" in proc.stderr
-    proc = check(REFERENCE, tmp_path / "empty.parquet", book / "accounts.parquet", tmp_path / "s.parquet",
-                 "--streaming", "--allow-empty")  # fmt: skip
+    proc = check(
+        REFERENCE,
+        tmp_path / "empty.parquet",
+        book / "accounts.parquet",
+        tmp_path / "s.parquet",
+        "--streaming",
+        "--allow-empty",
+    )
     assert proc.returncode == 0, proc.stderr
     assert pl.read_parquet(tmp_path / "s.parquet").height == 0

@@ -63,5 +63,7 @@ def run(positions: str | Path, accounts: str | Path) -> int:
     """Evaluate into a DuckDB table (materialised like the Polars peer's frame, without a per-row
     transfer to Python); its row count."""
     con = _connect()
-    con.execute("CREATE TEMP TABLE result AS " + SQL, {"positions": str(positions), "accounts": str(accounts)})
+    con.execute(
+        "CREATE TEMP TABLE result AS " + SQL, {"positions": str(positions), "accounts": str(accounts)}
+    )
     return int(con.execute("SELECT count(*) FROM result").fetchone()[0])

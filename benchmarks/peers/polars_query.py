@@ -17,11 +17,29 @@ from pathlib import Path
 import polars as pl
 
 REL_TOL = 1e-9
-RULE_IDS = ("r1-max-allocation", "r2-leverage-tier", "r3-stop-missing", "r3-stop-misplaced",
-            "r3-risk-per-trade", "r4-liquidation-buffer")  # fmt: skip
-COLUMNS = ("account_id", "position_id", "side", "quantity", "entry_price", "mark_price", "leverage",
-           "margin_mode", "isolated_margin", "maintenance_margin_rate", "maintenance_amount",
-           "stop_loss_price", "volatility")  # fmt: skip
+RULE_IDS = (
+    "r1-max-allocation",
+    "r2-leverage-tier",
+    "r3-stop-missing",
+    "r3-stop-misplaced",
+    "r3-risk-per-trade",
+    "r4-liquidation-buffer",
+)
+COLUMNS = (
+    "account_id",
+    "position_id",
+    "side",
+    "quantity",
+    "entry_price",
+    "mark_price",
+    "leverage",
+    "margin_mode",
+    "isolated_margin",
+    "maintenance_margin_rate",
+    "maintenance_amount",
+    "stop_loss_price",
+    "volatility",
+)
 
 
 def _above(x: pl.Expr, limit: pl.Expr) -> pl.Expr:
@@ -36,12 +54,20 @@ def query(positions: pl.LazyFrame, accounts: pl.LazyFrame) -> pl.LazyFrame:
     profile_limit = lambda cons, mod, agg: (  # noqa: E731
         pl.when(conservative).then(cons).when(c("risk_profile") == "moderate").then(mod).otherwise(agg)
     )
-    q, ep, mp, stop, vol = c("quantity"), c("entry_price"), c("mark_price"), c("stop_loss_price"), c("volatility")
+    q, ep, mp, stop, vol = (
+        c("quantity"),
+        c("entry_price"),
+        c("mark_price"),
+        c("stop_loss_price"),
+        c("volatility"),
+    )
     long = c("side") == "long"
     margin = pl.coalesce(c("isolated_margin"), q * ep / c("leverage"))
     mmr, cum = c("maintenance_margin_rate"), c("maintenance_amount").fill_null(0.0)
-    lp = pl.when(long).then((q * ep - c("margin") - cum) / (q * (1 - mmr))).otherwise(
-        (q * ep + c("margin") + cum) / (q * (1 + mmr))
+    lp = (
+        pl.when(long)
+        .then((q * ep - c("margin") - cum) / (q * (1 - mmr)))
+        .otherwise((q * ep + c("margin") + cum) / (q * (1 + mmr)))
     )
     tier_max = (
         pl.when(vol < 0.5).then(10.0).when(vol < 0.8).then(5.0).when(vol < 1.2).then(3.0).otherwise(2.0)
@@ -58,10 +84,12 @@ def query(positions: pl.LazyFrame, accounts: pl.LazyFrame) -> pl.LazyFrame:
         "r1-max-allocation": _above(c("margin") / eq, profile_limit(0.02, 0.05, 0.10)),
         "r2-leverage-tier": _above(c("leverage"), tier_max),
         "r3-stop-missing": (c("leverage") > 1) & stop.is_null(),
-        "r3-stop-misplaced": pl.when(long).then((stop >= mp) | ((lp_ > 0) & (stop <= lp_)))
+        "r3-stop-misplaced": pl.when(long)
+        .then((stop >= mp) | ((lp_ > 0) & (stop <= lp_)))
         .otherwise((stop <= mp) | (stop >= lp_)),
         "r3-risk-per-trade": _above(q * (mp - stop).abs() / eq, profile_limit(0.01, 0.02, 0.03)),
-        "r4-liquidation-buffer": (c("margin_mode") == "isolated") & ~(long & (lp_ <= 0))
+        "r4-liquidation-buffer": (c("margin_mode") == "isolated")
+        & ~(long & (lp_ <= 0))
         & (sigma3 - (mp - lp_).abs() / mp > sigma3.abs() * REL_TOL),
     }
     flagged = lf.select("position_id", *(e.fill_null(False).alias(k) for k, e in flags.items()))
@@ -72,10 +100,14 @@ def query(positions: pl.LazyFrame, accounts: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def breaches(positions: str | Path, accounts: str | Path, engine: str = "in-memory") -> set[tuple[str, str]]:
-    out = query(pl.scan_parquet(positions), pl.scan_parquet(accounts)).collect(engine=engine)  # type: ignore[arg-type]
-    return set(zip(out.get_column("rule_id").to_list(), out.get_column("position_id").cast(pl.String).to_list()))
+    plan = query(pl.scan_parquet(positions), pl.scan_parquet(accounts))
+    out = plan.collect(engine=engine)  # type: ignore[arg-type]
+    return set(
+        zip(out.get_column("rule_id").to_list(), out.get_column("position_id").cast(pl.String).to_list())
+    )
 
 
 def run(positions: str | Path, accounts: str | Path, engine: str = "in-memory") -> int:
     """Read the Parquet files and evaluate; returns the number of breaches (for timing)."""
-    return query(pl.scan_parquet(positions), pl.scan_parquet(accounts)).collect(engine=engine).height  # type: ignore[arg-type]
+    plan = query(pl.scan_parquet(positions), pl.scan_parquet(accounts))
+    return plan.collect(engine=engine).height  # type: ignore[arg-type]

@@ -15,9 +15,21 @@ REL_TOL = 1e-9
 ALLOCATION = {"conservative": 0.02, "moderate": 0.05, "aggressive": 0.10}
 RISK = {"conservative": 0.01, "moderate": 0.02, "aggressive": 0.03}
 SQRT_DAY = math.sqrt(1 / 365)
-COLUMNS = ("account_id", "position_id", "side", "quantity", "entry_price", "mark_price", "leverage",
-           "margin_mode", "isolated_margin", "maintenance_margin_rate", "maintenance_amount",
-           "stop_loss_price", "volatility")  # fmt: skip
+COLUMNS = (
+    "account_id",
+    "position_id",
+    "side",
+    "quantity",
+    "entry_price",
+    "mark_price",
+    "leverage",
+    "margin_mode",
+    "isolated_margin",
+    "maintenance_margin_rate",
+    "maintenance_amount",
+    "stop_loss_price",
+    "volatility",
+)
 
 
 def _above(x: float, limit: float) -> bool:
@@ -66,8 +78,12 @@ def evaluate(rows, accounts: dict) -> list[tuple[str, object]]:  # type: ignore[
 
 def _load(positions: str | Path, accounts: str | Path):  # type: ignore[no-untyped-def]
     acc = pl.read_parquet(accounts, columns=["account_id", "equity", "risk_profile"])
-    table = dict(zip(acc.get_column("account_id").to_list(), zip(acc.get_column("equity").to_list(),
-                                                                 acc.get_column("risk_profile").to_list())))
+    table = dict(
+        zip(
+            acc.get_column("account_id").to_list(),
+            zip(acc.get_column("equity").to_list(), acc.get_column("risk_profile").to_list()),
+        )
+    )
     pos = pl.read_parquet(positions, columns=list(COLUMNS))
     return zip(*(pos.get_column(c).to_list() for c in COLUMNS)), table
 

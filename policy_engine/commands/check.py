@@ -24,9 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-empty", action="store_true",
                    help="accept a positions file without rows (otherwise an error: a broken export must not pass)")
     p.add_argument("--streaming", action="store_true",
-                   help="for books larger than memory: validate Parquet (file or directory) in a streaming pass, "
-                        "then evaluate a chunk at a time, writing the findings (--output .parquet or .csv) as they "
-                        "are produced; ordered within a chunk only")
+                   help="for books larger than memory: validate Parquet (file or directory) in a streaming "
+                        "pass, then evaluate a chunk at a time, writing the findings (--output .parquet or "
+                        ".csv) as they are produced; ordered within a chunk only")
     add_fail_on(p)
     add_run_options(p)
 

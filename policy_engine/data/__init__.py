@@ -73,7 +73,9 @@ def load_inputs(
             issues += more
             if accounts is None or account_table is not None:  # else the unreadable file is the problem
                 source = str(accounts) if accounts is not None else None
-                position_frame, account_frame, more = merge_accounts(position_frame, table, account_frame, source)
+                position_frame, account_frame, more = merge_accounts(
+                    position_frame, table, account_frame, source
+                )
                 issues += more
     market_data = Market(None, None)
     if market is not None:

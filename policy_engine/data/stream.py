@@ -72,13 +72,21 @@ def _scan_parts(path: str | Path) -> list[pl.LazyFrame]:
         source = str(path) if root.is_file() else str(f)
         part = pl.scan_parquet(f, hive_partitioning=False, row_index_name=ROW, row_index_offset=1)
         names = part.collect_schema().names()
-        partitions = [] if root.is_file() else [  # hive directories below the given one, as text
-            pl.lit(unquote(value), dtype=pl.String).alias(key)
-            for key, _, value in (d.partition("=") for d in f.relative_to(root).parent.parts if "=" in d)
-            if key not in names
-        ]  # fmt: skip
-        part = part.with_columns(*partitions, pl.col(ROW).cast(pl.Int64), pl.lit(source, dtype=pl.String).alias(SOURCE))
-        parts.append(part.select(*(c for c in part.collect_schema().names() if c not in (ROW, SOURCE)), ROW, SOURCE))
+        partitions = (
+            []
+            if root.is_file()
+            else [  # hive directories below the given one, as text
+                pl.lit(unquote(value), dtype=pl.String).alias(key)
+                for key, _, value in (d.partition("=") for d in f.relative_to(root).parent.parts if "=" in d)
+                if key not in names
+            ]
+        )
+        part = part.with_columns(
+            *partitions, pl.col(ROW).cast(pl.Int64), pl.lit(source, dtype=pl.String).alias(SOURCE)
+        )
+        parts.append(
+            part.select(*(c for c in part.collect_schema().names() if c not in (ROW, SOURCE)), ROW, SOURCE)
+        )
     return parts
 
 
@@ -93,22 +101,36 @@ def typed_scan(path: str | Path, column_map: Mapping[str, str] | None = None) ->
     table = Table(pl.DataFrame(schema=renamed), str(path), "parquet", labels, "record")
     inline = [c.name for c in ACCOUNT_COLUMNS if c.name != "account_id" and c.name in renamed]
     if inline:
-        issues.append(Issue(str(path), f"streaming takes account columns from --accounts only; the positions "
-                                       f"carry {', '.join(inline)}: drop them or run without --streaming"))  # fmt: skip
+        issues.append(
+            Issue(
+                str(path),
+                f"streaming takes account columns from --accounts only; the positions "
+                f"carry {', '.join(inline)}: drop them or run without --streaming",
+            )
+        )
     if "position_id" not in renamed:
-        issues.append(Issue(str(path), "streaming needs a position_id column (ids are derived only in memory)"))
+        issues.append(
+            Issue(str(path), "streaming needs a position_id column (ids are derived only in memory)")
+        )
     margin = [c for c in ("leverage", "isolated_margin") if c in renamed]
     if not margin:
         issues.append(Issue(str(path), "missing column: a position needs leverage or isolated_margin"))
     more, work, checks, values = typing_plan(table, POSITION_COLUMNS)
     if issues or more:
         raise DataError(issues + more)
-    checks.append(Check(table.label(margin[0]), "a position needs leverage or isolated_margin",
-                        pl.all_horizontal(blank(c, renamed[c]) for c in margin)))  # fmt: skip
+    checks.append(
+        Check(
+            table.label(margin[0]),
+            "a position needs leverage or isolated_margin",
+            pl.all_horizontal(blank(c, renamed[c]) for c in margin),
+        )
+    )
     for name, allowed in CHOICES.items():  # on the typed (lowered) values, as check_positions does
         if name in renamed:
             value = pl.col(f"__value_{name}")
-            checks.append(Check(table.label(name), f"must be {' or '.join(allowed)}", ~value.is_in(allowed), value))
+            checks.append(
+                Check(table.label(name), f"must be {' or '.join(allowed)}", ~value.is_in(allowed), value)
+            )
     checks.append(Check(table.label("position_id"), "is required", pl.col("__value_position_id").is_null()))
 
     def worked(raw: pl.LazyFrame) -> pl.LazyFrame:
@@ -120,7 +142,9 @@ def typed_scan(path: str | Path, column_map: Mapping[str, str] | None = None) ->
 
     def aligned(part: pl.LazyFrame) -> pl.LazyFrame:  # the book's columns and types, in every part
         have = part.collect_schema()
-        return part.select(pl.col(c).cast(t) if c in have else pl.lit(None, dtype=t).alias(c) for c, t in schema.items())
+        return part.select(
+            pl.col(c).cast(t) if c in have else pl.lit(None, dtype=t).alias(c) for c, t in schema.items()
+        )
 
     ids = pl.col("position_id") if renamed["position_id"].is_integer() else pl.col("__value_position_id")
     parts = tuple((aligned(p), int(p.select(pl.len()).collect().item())) for p in raw_parts)
@@ -139,7 +163,11 @@ def has_duplicate_ids(scan: TypedScan) -> bool:
     if n < 2 or not same.any():
         return False
     twins = h.slice(1).filter(same).unique().implode()
-    ids = scan.worked.filter(scan.ids.hash(seed=7).is_in(twins)).select(scan.ids.alias("id")).collect(engine="streaming")
+    ids = (
+        scan.worked.filter(scan.ids.hash(seed=7).is_in(twins))
+        .select(scan.ids.alias("id"))
+        .collect(engine="streaming")
+    )
     return bool(ids.get_column("id").is_duplicated().any())
 
 
@@ -148,7 +176,9 @@ def issues(scan: TypedScan, checks: list[Check], counts: list[int], duplicates: 
     checks, counted = list(checks), list(counts)
     if duplicates:
         dup = pl.col("position_id").is_duplicated() & pl.col("position_id").is_not_null()
-        checks.append(Check(scan.table.label("position_id"), "duplicate position_id", dup, pl.col("position_id")))
+        checks.append(
+            Check(scan.table.label("position_id"), "duplicate position_id", dup, pl.col("position_id"))
+        )
         counted.append(1)
     frame = scan.worked.with_columns(pl.col("__value_position_id").alias("position_id"))
     return row_issues(frame, checks, scan.table.unit, counts=counted)

@@ -72,7 +72,9 @@ def _has_duplicates(raw: pl.DataFrame, name: str) -> bool:
     column = pl.col(name) if dtype.is_integer() else text(name, dtype) if dtype == pl.String else None
     if column is None:
         return True
-    counts = raw.lazy().select(column.drop_nulls().n_unique().alias("distinct"), column.count().alias("present"))
+    counts = raw.lazy().select(
+        column.drop_nulls().n_unique().alias("distinct"), column.count().alias("present")
+    )
     distinct, present = counts.collect(engine="in-memory").row(0)
     return bool(distinct < present)
 
