@@ -176,6 +176,11 @@ def typing_plan(
             checks.append(Check(label, f"must be {what}", present & value.is_null(), shown))
         if col.required and not wrong_type:
             checks.append(Check(label, "is required", pl.col(col.name).is_null() | ~present))
+        if not number and dtype == pl.String:
+            # ids and names are printed in summaries, annotations and reports: a line break or an
+            # escape sequence in one is a broken export, never data
+            control = pl.col(col.name).str.contains(r"[\x00-\x1f\x7f]")
+            checks.append(Check(label, "must not contain control characters (line breaks, tabs, escapes)", control, shown))
         if col.type == "float":
             finite = value.is_finite()
             checks.append(Check(label, "must be a finite number", ~finite, shown))
