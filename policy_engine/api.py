@@ -22,7 +22,7 @@ from policy_engine.preflight import column_issues, profile_issues
 
 # Columns computed with a window over the account: their float sums depend on row order, so the
 # positions are put in a canonical order first when a rule reads them.
-_ACCOUNT_AGGREGATES = frozenset({"gross_exposure", "account_leverage"})
+ACCOUNT_AGGREGATES = frozenset({"gross_exposure", "account_leverage"})
 _MATERIALISE_BELOW = 250_000  # positions
 
 
@@ -127,7 +127,7 @@ def evaluate_inputs(pack: PolicyPack, inputs: Inputs, keep_positions: bool = Fal
     if issues:
         raise DataError(issues)
     compiled = compile_pack(pack)
-    canonical = bool(referenced_columns(compiled) & _ACCOUNT_AGGREGATES)
+    canonical = bool(referenced_columns(compiled) & ACCOUNT_AGGREGATES)
     base = base_frame(inputs, pack.settings, canonical)
     if inputs.positions.height <= _MATERIALISE_BELOW:
         # small books (a gate's, a client's): computing the joins and metrics once up front costs

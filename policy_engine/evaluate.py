@@ -19,7 +19,7 @@ from policy_engine.compile import CompiledCheck
 from policy_engine.model import Severity
 from policy_engine.rules.kind import LIMIT, OBSERVED
 
-# Public finding columns, in output order (docs/findings.md).
+# Public finding columns, in output order (docs/architecture.md, "Findings").
 FINDING_COLUMNS: tuple[str, ...] = (
     "finding_id", "policy_id", "policy_version", "rule_id", "check", "kind", "severity", "status",
     "account_id", "position_id", "symbol", "metric", "observed", "limit", "message", "remediation",

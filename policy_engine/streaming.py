@@ -28,7 +28,7 @@ from typing import Any, Mapping
 import polars as pl
 
 from policy_engine import progress
-from policy_engine.api import base_frame
+from policy_engine.api import ACCOUNT_AGGREGATES, base_frame
 from policy_engine.compile import compile_pack, referenced_columns
 from policy_engine.data import Inputs
 from policy_engine.data.issues import Check
@@ -41,7 +41,6 @@ from policy_engine.preflight import column_issues, profile_issues
 
 FORMATS = ("parquet", "csv")
 CHUNK = 5_000_000  # positions evaluated at a time: about 2.5 GB at the peak
-_AGGREGATES = frozenset({"gross_exposure", "account_leverage"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +82,7 @@ def _accounts(
 
 def _refuse_unsupported(pack: PolicyPack, compiled: tuple[Any, ...]) -> None:
     account_scope = sorted({c.rule.id for c in compiled if c.check.scope == "account"})
-    aggregates = sorted(referenced_columns(compiled) & _AGGREGATES)
+    aggregates = sorted(referenced_columns(compiled) & ACCOUNT_AGGREGATES)
     if account_scope or aggregates:
         what = ", ".join(
             [
