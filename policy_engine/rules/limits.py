@@ -71,21 +71,33 @@ def covers_profile(value: Any, profile: str | None) -> bool:
     return True
 
 
-def _profile_expr(value: Any) -> pl.Expr:
+def _profile_values(value: Any) -> tuple[dict[str, float], float | None]:
+    """A number or profile map as (value per named profile, default)."""
     if not isinstance(value, Mapping):
-        return pl.lit(float(value), dtype=pl.Float64)
+        return {}, float(value)
     named = {k: float(v) for k, v in value.items() if k != "default"}
     default = value.get("default")
-    expr = pl.col(PROFILE).replace_strict(
-        list(named), list(named.values()), default=None if default is None else float(default),
-        return_dtype=pl.Float64,
-    ) if named else pl.lit(None, dtype=pl.Float64)
-    if default is not None and named:
-        # accounts without a profile take the default too
-        expr = expr.fill_null(float(default))
-    elif default is not None:
-        expr = pl.lit(float(default), dtype=pl.Float64)
-    return expr
+    return named, None if default is None else float(default)
+
+
+def _profile_expr(named: Mapping[str, float], default: float | None) -> pl.Expr:
+    # Numeric branches on the profile rather than ``replace_strict``: a handful of string
+    # equality tests per row is several times cheaper than a hash-map lookup that builds a
+    # new column, and it keeps the plan streamable (benchmarks/README.md, "profile").
+    # Profiles sharing a value share a branch; no profile (null) and unnamed ones get the default.
+    otherwise = pl.lit(default, dtype=pl.Float64)
+    by_value: dict[float, list[str]] = {}
+    for name, v in named.items():
+        if v != default:
+            by_value.setdefault(v, []).append(name)
+    if not by_value:
+        return otherwise
+    expr: Any = None
+    for v, names in by_value.items():
+        cond = pl.col(PROFILE) == names[0] if len(names) == 1 else pl.col(PROFILE).is_in(names)
+        then = pl.lit(v, dtype=pl.Float64)
+        expr = pl.when(cond).then(then) if expr is None else expr.when(cond).then(then)
+    return expr.otherwise(otherwise)
 
 
 def tier_expr(bands: tuple[VolatilityBand, ...], unknown: str | None, vol: pl.Expr | None = None) -> pl.Expr:
@@ -102,23 +114,51 @@ def tier_expr(bands: tuple[VolatilityBand, ...], unknown: str | None, vol: pl.Ex
     return expr.otherwise(pl.lit(unknown, dtype=pl.String))  # type: ignore[union-attr]
 
 
+def _strictest(per_tier: Mapping[str, tuple[dict[str, float], float | None]]) -> tuple[dict[str, float], float | None]:
+    """The lowest limit over every tier, per profile, computed when compiling.
+
+    A tier that gives a profile no number is skipped for it (as ``min_horizontal`` skips nulls);
+    a profile that no tier covers is a data error reported before evaluation (``covers_profile``).
+    """
+    names = set().union(*(named for named, _ in per_tier.values()))
+
+    def lowest(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return min(known) if known else None
+
+    named = {
+        name: low
+        for name in sorted(names)
+        if (low := lowest([n.get(name, d) for n, d in per_tier.values()])) is not None
+    }
+    return named, lowest([d for _, d in per_tier.values()])
+
+
 def limit_expr(value: Any, policy: Policy, unknown_tier: str | None = None) -> pl.Expr:
     """The per-position limit for a limit value of any of the three forms.
 
     For a tier map, a position whose volatility is unknown gets ``unknown_tier`` (the policy's
-    ``unknown_volatility_tier``); when neither names one, the strictest (lowest) limit applies.
+    ``unknown_volatility_tier``); when neither names one, the strictest (lowest) limit applies,
+    as it does for a tier the map does not name.
     """
     if not (isinstance(value, Mapping) and "by_tier" in value):
-        return _profile_expr(value)
+        return _profile_expr(*_profile_values(value))
     by_tier: Mapping[str, Any] = value["by_tier"]
-    per_tier = {name: _profile_expr(v) for name, v in by_tier.items()}
+    per_tier = {name: _profile_values(v) for name, v in by_tier.items()}
+    strictest = _strictest(per_tier)
+
+    def tier_limit(name: str | None) -> pl.Expr:
+        return _profile_expr(*per_tier.get(name, strictest)) if name is not None else _profile_expr(*strictest)
+
+    # The tier decided on the volatility number itself, not by building a tier name per position
+    # and comparing names: same bands, same order, same null handling as ``tier_expr``.
+    v = pl.col(VOLATILITY)
     unknown = unknown_tier or policy.unknown_volatility_tier
-    tier = tier_expr(policy.volatility_tiers, unknown)
-    expr: Any = None
-    for name, e in per_tier.items():
-        expr = pl.when(tier == name).then(e) if expr is None else expr.when(tier == name).then(e)
-    strictest = pl.min_horizontal(*per_tier.values())
-    return expr.otherwise(strictest)
+    expr: Any = pl.when(v.is_null()).then(tier_limit(unknown))
+    for band in policy.volatility_tiers:
+        cond = v.is_not_null() if band.below is None else v < band.below
+        expr = expr.when(cond).then(tier_limit(band.name))
+    return expr.otherwise(tier_limit(unknown))
 
 
 def unknown_tiers(value: Any, policy: Policy) -> list[str]:
