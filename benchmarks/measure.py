@@ -114,7 +114,7 @@ def engine_plan(data: Path) -> Callable[[], int]:
 
     def run() -> int:
         compiled = compile_pack(pack)
-        flags = evaluate._flag_frame(api.base_frame(inputs, pack.settings), compiled)
+        flags = evaluate._flag_frame(api.base_frame(inputs, pack.settings, keep_order=False), compiled)
         frames = [
             evaluate._with_values(flags.filter(pl.col(evaluate._flag(i, "breached"))), c).select(
                 pl.lit(c.rule.id).alias("rule_id"),

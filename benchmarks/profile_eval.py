@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     inputs = load_inputs(data / "positions.parquet", data / "accounts.parquet")
     raw_p, raw_a = pl.read_parquet(data / "positions.parquet"), pl.read_parquet(data / "accounts.parquet")
     compiled = compile_pack(pack)
-    base = api.base_frame(inputs, pack.settings)
+    base = api.base_frame(inputs, pack.settings, keep_order=False)
 
     def plan(checks: tuple) -> pl.LazyFrame:  # type: ignore[type-arg]
         flags = evaluate._flag_frame(base, checks)

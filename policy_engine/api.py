@@ -53,7 +53,13 @@ class RunResult:
         return self.evaluation.findings
 
 
-def base_frame(inputs: Inputs, settings: MetricSettings, canonical_order: bool = False) -> pl.LazyFrame:
+def base_frame(
+    inputs: Inputs, settings: MetricSettings, canonical_order: bool = False, keep_order: bool = True
+) -> pl.LazyFrame:
+    """The positions joined with accounts and market data, with every derived metric.
+
+    ``canonical_order`` sorts by account and position first (implies ``keep_order``); without
+    ``keep_order`` rows may come out in any order (metrics.derive)."""
     positions = inputs.positions.lazy()
     if canonical_order:
         positions = positions.sort("account_id", "position_id")
@@ -63,6 +69,7 @@ def base_frame(inputs: Inputs, settings: MetricSettings, canonical_order: bool =
         settings,
         None if inputs.volatility is None else inputs.volatility.lazy(),
         inputs.brackets,
+        keep_order=keep_order or canonical_order,
     )
 
 
@@ -128,7 +135,8 @@ def evaluate_inputs(pack: PolicyPack, inputs: Inputs, keep_positions: bool = Fal
         raise DataError(issues)
     compiled = compile_pack(pack)
     canonical = bool(referenced_columns(compiled) & ACCOUNT_AGGREGATES)
-    base = base_frame(inputs, pack.settings, canonical)
+    # row order matters only to float sums over an account and to positions shown in a report
+    base = base_frame(inputs, pack.settings, canonical, keep_order=keep_positions)
     if inputs.positions.height <= _MATERIALISE_BELOW:
         # small books (a gate's, a client's): computing the joins and metrics once up front costs
         # little memory and saves the optimiser planning them inside every check's branch

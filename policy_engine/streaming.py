@@ -190,7 +190,7 @@ def _evaluate_chunks(
         for k, lf in enumerate(chunks):
             frame = lf.collect(engine="streaming")
             inputs = Inputs(frame, acc.accounts, acc.volatility, acc.brackets, acc.files)
-            result = evaluate(base_frame(inputs, pack.settings), compiled)
+            result = evaluate(base_frame(inputs, pack.settings, keep_order=False), compiled)
             findings = result.findings.select(FINDING_COLUMNS)
             if fmt == "csv":
                 with open(out, "ab") as fh:
