@@ -169,7 +169,15 @@ def test_upper_case_ids_are_accepted_and_kept_as_written(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(
     "rule_id",
-    ["R1 max-allocation", "-R1-max-allocation", ".r1", "R1/max", "R1-max-allocation\u00e9", "\"R1\\t\""],
+    [
+        "R1 max-allocation",
+        "-R1-max-allocation",
+        ".r1",
+        "R1/max",
+        "R1-max-allocation\u00e9",
+        '"R1\\t"',
+        '"R1\\n"',  # Python's '$' would match before the newline: the pattern guards against it
+    ],
 )
 def test_malformed_rule_ids_are_still_rejected(tmp_path: Path, rule_id: str) -> None:
     rule = f"  - id: {rule_id}\n    kind: max_allocation\n    severity: breach\n    params: {{limit: 1}}\n"

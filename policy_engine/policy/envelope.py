@@ -22,8 +22,10 @@ SHIPPED_SCHEMA = Path(__file__).resolve().parent.parent / "schema" / "policy.sch
 
 # Policy and rule ids: ASCII letters (either case), digits, '.', '_' and '-'; no '/' (waivers write
 # "policy_id/rule_id"), no spaces. Ids are case-sensitive, but two ids of one scope that differ only
-# in case are rejected as duplicates (policy.semantics, policy.pack).
-ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
+# in case are rejected as duplicates (policy.semantics, policy.pack). The (?!\n) is for Python,
+# whose '$' also matches before a final newline ("R1\n" would pass); in an editor's ECMA-262 regex
+# it changes nothing.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*(?!\n)$"
 ID_HINT = "letters a-z or A-Z, digits, '.', '_' and '-', starting with a letter or digit"
 
 POLICY_REQUIRED = ("id", "version", "description", "owner", "rules")
