@@ -65,10 +65,12 @@ def numeric_limits(compiled: tuple) -> tuple:  # type: ignore[type-arg]
         .otherwise(by_profile(1.0, 2.0, 2.0))
     )
     limits = {
-        "r1-max-allocation": by_profile(0.02, 0.05, 0.10),
-        "r2-leverage-tier": tiers,
-        "r3-risk-per-trade": by_profile(0.01, 0.02, 0.03),
+        "R1-max-allocation": by_profile(0.02, 0.05, 0.10),
+        "R2-leverage-tier": tiers,
+        "R3-risk-per-trade": by_profile(0.01, 0.02, 0.03),
     }
+    missing = set(limits) - {c.rule.id for c in compiled}
+    assert not missing, f"rules not in the pack: {sorted(missing)}"  # else the what-if would silently not apply
     return tuple(
         dataclasses.replace(c, check=dataclasses.replace(c.check, limit=limits[c.rule.id]))
         if c.rule.id in limits

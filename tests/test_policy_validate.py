@@ -140,14 +140,81 @@ def test_rule_values(tmp_path: Path, line: str, message: str) -> None:
     assert [i.message for i in issues] == [message]
 
 
+ID_HINT = "use letters a-z or A-Z, digits, '.', '_' and '-', starting with a letter or digit"
+
+
 def test_id_patterns_and_an_empty_rule_list(tmp_path: Path) -> None:
     issues = check(tmp_path, "rules: []\n", envelope=ENVELOPE.replace("id: p", "id: Core Risk"))
-    hint = "use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit"
+    hint = ID_HINT
     assert located(issues) == [
         (1, 5, f"id 'Core Risk' is not valid: {hint}"),
         (5, 8, "rules must have at least 1 item, got 0"),
     ]
     assert issues[0].where == "policy Core Risk"
+
+
+def test_upper_case_ids_are_accepted_and_kept_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        ENVELOPE.replace("id: p", "id: Desk-A")
+        + "rules:\n  - {id: R1-max-allocation, kind: max_allocation, severity: breach, params: {limit: 1}}\n"
+        + "  - {id: r2.Leverage_Cap, kind: max_allocation, severity: info, params: {limit: 2}}\n",
+        encoding="utf-8",
+    )
+    assert validate_paths(path) == []
+    (policy,) = load_pack(path).policies
+    assert policy.id == "Desk-A"
+    assert [r.id for r in policy.rules] == ["R1-max-allocation", "r2.Leverage_Cap"]
+
+
+@pytest.mark.parametrize(
+    "rule_id",
+    [
+        "R1 max-allocation",
+        "-R1-max-allocation",
+        ".r1",
+        "R1/max",
+        "R1-max-allocation\u00e9",
+        '"R1\\t"',
+        '"R1\\n"',  # Python's '$' would match before the newline: the pattern guards against it
+    ],
+)
+def test_malformed_rule_ids_are_still_rejected(tmp_path: Path, rule_id: str) -> None:
+    rule = f"  - id: {rule_id}\n    kind: max_allocation\n    severity: breach\n    params: {{limit: 1}}\n"
+    issues = check(tmp_path, "rules:\n" + rule)
+    (issue,) = issues
+    assert (issue.line, issue.column) == (6, 9)
+    assert issue.message.startswith("id ") and issue.message.endswith(f"is not valid: {ID_HINT}")
+
+
+def test_rule_ids_that_differ_only_in_case_are_duplicates(tmp_path: Path) -> None:
+    issues = check(
+        tmp_path,
+        """\
+        rules:
+          - {id: R1-max-allocation, kind: max_allocation, severity: info, params: {limit: 1}}
+          - {id: r2, kind: max_allocation, severity: info, params: {limit: 1}}
+          - {id: r1-max-allocation, kind: max_allocation, severity: breach, params: {limit: 2}}
+        """,
+    )
+    assert located(issues) == [
+        (
+            8,
+            10,
+            (
+                "duplicate rule id 'r1-max-allocation' (line 8): the rule at line 6 is 'R1-max-allocation', "
+                "which differs only in case; rule ids must differ by more than case in a policy"
+            ),
+        )
+    ]
+    assert issues[0].where == "policy p / rule r1-max-allocation"
+
+
+def test_the_same_rule_id_may_differ_in_case_across_policies(tmp_path: Path) -> None:
+    rule = "rules: [{id: RULE, kind: max_allocation, severity: info, params: {limit: 1}}]\n"
+    (tmp_path / "a.yaml").write_text(ENVELOPE.replace("id: p", "id: a") + rule.replace("RULE", "R1"))
+    (tmp_path / "b.yaml").write_text(ENVELOPE.replace("id: p", "id: b") + rule.replace("RULE", "r1"))
+    assert validate_paths(tmp_path) == []  # rule ids are unique within a policy, not across the pack
 
 
 # --- pass 2: kinds and their params -------------------------------------------------------------
@@ -243,6 +310,18 @@ def test_duplicate_policy_ids_across_files(tmp_path: Path) -> None:
     )
 
 
+def test_policy_ids_that_differ_only_in_case_are_duplicates(tmp_path: Path) -> None:
+    rule = "rules: [{id: r, kind: max_allocation, severity: info, params: {limit: 1}}]\n"
+    (tmp_path / "a.yaml").write_text(ENVELOPE.replace("id: p", "id: Desk-A") + rule)
+    (tmp_path / "b.yaml").write_text(ENVELOPE.replace("id: p", "id: desk-a") + rule)
+    (issue,) = validate_paths(tmp_path)
+    assert (issue.source, issue.line, issue.column) == (str(tmp_path / "b.yaml"), 1, 5)
+    assert issue.message == (
+        f"duplicate policy id 'desk-a' ({tmp_path / 'b.yaml'}:1:5): the policy at {tmp_path / 'a.yaml'}:1:5 "
+        "is 'Desk-A', which differs only in case; policy ids must differ by more than case in a pack"
+    )
+
+
 def where_rule(where_line: str) -> str:
     rule = "  - id: r\n    kind: max_allocation\n    severity: breach\n"
     return f"rules:\n{rule}    {where_line}\n    params: {{limit: 1}}\n"
@@ -317,6 +396,21 @@ def test_expression_params_of_kinds_are_checked(tmp_path: Path) -> None:
             "params.required_when: unknown column 'sectr'; did you mean 'sector'? "
             "(custom columns are declared in the policy's 'columns')",
         ),
+    ]
+
+
+def test_did_you_mean_prefers_a_name_that_differs_only_in_case(tmp_path: Path) -> None:
+    issues = check(
+        tmp_path,
+        """\
+        volatility_tiers: [{name: low, below: 0.5}, {name: slow, below: 0.8}, {name: ALL}]
+        unknown_volatility_tier: LOW
+        rules: [{id: r, kind: max_allocation, severity: info, params: {limit: 1}}]
+        """,
+    )
+    # difflib alone finds nothing close to 'LOW' (it compares case-sensitively)
+    assert [i.message for i in issues] == [
+        "unknown_volatility_tier 'LOW' is not a volatility tier; did you mean 'low'? tiers: low, slow, ALL"
     ]
 
 

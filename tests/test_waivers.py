@@ -158,6 +158,22 @@ def test_a_rule_id_must_name_one_rule_of_the_pack(tmp_path: Path) -> None:
     assert {w["policy_id"] for w in ok.extra["waived"]} == {"desk-b"}
 
 
+def test_rule_ids_in_waivers_are_case_sensitive_with_a_hint(tmp_path: Path) -> None:
+    policy = {**POLICY, "id": "Desk-A", "rules": [{**POLICY["rules"][0], "id": "R1-alloc"}]}
+    book = Book(tmp_path)
+    write_csv(book.positions, BOOK)
+    pack = write_policy(tmp_path / "p.yaml", policy)
+    result = api.check(pack, book.positions, book.accounts, as_of="2026-06-01")
+    for written in ("r1-alloc", "desk-a/R1-alloc"):
+        wrong_case = load_waivers(write_waivers(tmp_path / "w.yaml", waiver(rule=written)))
+        hint = f"rule '{written}' is not in the policy pack: ids are case-sensitive; did you mean 'Desk-A/R1-alloc'"
+        with pytest.raises(WaiverError, match=hint):
+            apply_waivers(result, wrong_case)
+    for written in ("R1-alloc", "Desk-A/R1-alloc"):
+        ok = apply_waivers(result, load_waivers(write_waivers(tmp_path / "w.yaml", waiver(rule=written))))
+        assert {(w["policy_id"], w["rule_id"]) for w in ok.extra["waived"]} == {("Desk-A", "R1-alloc")}
+
+
 def test_waived_findings_do_not_fail_the_run(book: Book) -> None:
     ws = write_waivers(book.root / "w.yaml", waiver(expires=dt.date(2026, 7, 1)),
                        waiver(id="W-2", account="B", expires=dt.date(2026, 12, 31)))

@@ -29,17 +29,17 @@ WITH p AS (
     3::DOUBLE * (vol * sqrt(1::DOUBLE / 365::DOUBLE)) AS buffer
   FROM p
 )
-SELECT 'r1-max-allocation' AS rule_id, position_id FROM d
+SELECT 'R1-max-allocation' AS rule_id, position_id FROM d
   WHERE margin / eq - alloc_limit > abs(alloc_limit) * 1e-9
-UNION ALL SELECT 'r2-leverage-tier', position_id FROM d
+UNION ALL SELECT 'R2-leverage-tier', position_id FROM d
   WHERE lev - tier_max > abs(tier_max) * 1e-9
-UNION ALL SELECT 'r3-stop-missing', position_id FROM d
+UNION ALL SELECT 'R3-stop-missing', position_id FROM d
   WHERE lev > 1 AND stop IS NULL
-UNION ALL SELECT 'r3-stop-misplaced', position_id FROM d
+UNION ALL SELECT 'R3-stop-misplaced', position_id FROM d
   WHERE CASE WHEN long THEN stop >= mp OR (lp > 0 AND stop <= lp) ELSE stop <= mp OR stop >= lp END
-UNION ALL SELECT 'r3-risk-per-trade', position_id FROM d
+UNION ALL SELECT 'R3-risk-per-trade', position_id FROM d
   WHERE q * abs(mp - stop) / eq - risk_limit > abs(risk_limit) * 1e-9
-UNION ALL SELECT 'r4-liquidation-buffer', position_id FROM d
+UNION ALL SELECT 'R4-liquidation-buffer', position_id FROM d
   WHERE margin_mode = 'isolated' AND NOT (long AND lp <= 0)
     AND buffer - abs(mp - lp) / mp > abs(buffer) * 1e-9
 """

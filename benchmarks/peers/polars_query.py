@@ -6,7 +6,7 @@ breaching (rule_id, position_id) pairs. Comparisons carry the engine's relative 
 (policy_engine/rules/common.py REL_TOL: a value equal to its limit on paper is not a breach); the
 stop-versus-mark and stop-versus-LP comparisons are exact, as in the engine.
 
-Rule ids are the reference ids in lower case (the policy language allows lower-case ids only).
+Rule ids are the reference ids exactly as REFERENCE_RULES.md spells them, as in the policy pack.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import polars as pl
 
 REL_TOL = 1e-9
 RULE_IDS = (
-    "r1-max-allocation",
-    "r2-leverage-tier",
-    "r3-stop-missing",
-    "r3-stop-misplaced",
-    "r3-risk-per-trade",
-    "r4-liquidation-buffer",
+    "R1-max-allocation",
+    "R2-leverage-tier",
+    "R3-stop-missing",
+    "R3-stop-misplaced",
+    "R3-risk-per-trade",
+    "R4-liquidation-buffer",
 )
 COLUMNS = (
     "account_id",
@@ -81,14 +81,14 @@ def query(positions: pl.LazyFrame, accounts: pl.LazyFrame) -> pl.LazyFrame:
     )
     eq, lp_ = c("equity"), c("lp")
     flags = {
-        "r1-max-allocation": _above(c("margin") / eq, profile_limit(0.02, 0.05, 0.10)),
-        "r2-leverage-tier": _above(c("leverage"), tier_max),
-        "r3-stop-missing": (c("leverage") > 1) & stop.is_null(),
-        "r3-stop-misplaced": pl.when(long)
+        "R1-max-allocation": _above(c("margin") / eq, profile_limit(0.02, 0.05, 0.10)),
+        "R2-leverage-tier": _above(c("leverage"), tier_max),
+        "R3-stop-missing": (c("leverage") > 1) & stop.is_null(),
+        "R3-stop-misplaced": pl.when(long)
         .then((stop >= mp) | ((lp_ > 0) & (stop <= lp_)))
         .otherwise((stop <= mp) | (stop >= lp_)),
-        "r3-risk-per-trade": _above(q * (mp - stop).abs() / eq, profile_limit(0.01, 0.02, 0.03)),
-        "r4-liquidation-buffer": (c("margin_mode") == "isolated")
+        "R3-risk-per-trade": _above(q * (mp - stop).abs() / eq, profile_limit(0.01, 0.02, 0.03)),
+        "R4-liquidation-buffer": (c("margin_mode") == "isolated")
         & ~(long & (lp_ <= 0))
         & (sigma3 - (mp - lp_).abs() / mp > sigma3.abs() * REL_TOL),
     }

@@ -57,22 +57,22 @@ def evaluate(rows, accounts: dict) -> list[tuple[str, object]]:  # type: ignore[
         cum = 0.0 if cum is None else cum
         lp = (q * ep - margin - cum) / (q * (1 - mmr)) if long else (q * ep + margin + cum) / (q * (1 + mmr))
         if _above(margin / equity, ALLOCATION[profile]):
-            out.append(("r1-max-allocation", pid))
+            out.append(("R1-max-allocation", pid))
         if _above(lev, _tier_max(vol, profile == "conservative")):
-            out.append(("r2-leverage-tier", pid))
+            out.append(("R2-leverage-tier", pid))
         if stop is None:
             if lev > 1:
-                out.append(("r3-stop-missing", pid))
+                out.append(("R3-stop-missing", pid))
         else:
             misplaced = (stop >= mp or (lp > 0 and stop <= lp)) if long else (stop <= mp or stop >= lp)
             if misplaced:
-                out.append(("r3-stop-misplaced", pid))
+                out.append(("R3-stop-misplaced", pid))
             if _above(q * abs(mp - stop) / equity, RISK[profile]):
-                out.append(("r3-risk-per-trade", pid))
+                out.append(("R3-risk-per-trade", pid))
         if mode == "isolated" and vol is not None and not (long and lp <= 0):
             buffer = 3.0 * (vol * SQRT_DAY)
             if buffer - abs(mp - lp) / mp > abs(buffer) * REL_TOL:
-                out.append(("r4-liquidation-buffer", pid))
+                out.append(("R4-liquidation-buffer", pid))
     return out
 
 

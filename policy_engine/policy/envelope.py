@@ -20,8 +20,13 @@ from policy_engine.rules import RULE_KINDS, RuleKind
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SHIPPED_SCHEMA = Path(__file__).resolve().parent.parent / "schema" / "policy.schema.json"
 
-ID_PATTERN = "^[a-z0-9][a-z0-9._-]*$"
-ID_HINT = "lowercase letters, digits, '.', '_' and '-', starting with a letter or digit"
+# Policy and rule ids: ASCII letters (either case), digits, '.', '_' and '-'; no '/' (waivers write
+# "policy_id/rule_id"), no spaces. Ids are case-sensitive, but two ids of one scope that differ only
+# in case are rejected as duplicates (policy.semantics, policy.pack). The (?!\n) is for Python,
+# whose '$' also matches before a final newline ("R1\n" would pass); in an editor's ECMA-262 regex
+# it changes nothing.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*(?!\n)$"
+ID_HINT = "letters a-z or A-Z, digits, '.', '_' and '-', starting with a letter or digit"
 
 POLICY_REQUIRED = ("id", "version", "description", "owner", "rules")
 RULE_REQUIRED = ("id", "kind", "severity", "params")

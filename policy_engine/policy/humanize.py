@@ -46,7 +46,15 @@ class Problem:
 
 
 def closest(word: Any, names: Iterable[str]) -> str | None:
-    close = difflib.get_close_matches(word, list(names), n=1, cutoff=0.6) if isinstance(word, str) else []
+    """The name ``word`` most likely meant: one equal to it but for case first (ids and names are
+    case-sensitive, so ``R1-x`` for ``r1-x`` is a likely slip), else difflib's closest."""
+    if not isinstance(word, str):
+        return None
+    choices = list(names)
+    same = [n for n in choices if n.casefold() == word.casefold()]
+    if same:
+        return same[0]
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return close[0] if close else None
 
 

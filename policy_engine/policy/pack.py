@@ -3,7 +3,7 @@
 Files are ``*.yaml`` / ``*.yml`` found recursively under a directory, taken in the order of
 their relative paths. Each YAML document in a file is one policy. Every document goes through
 the three passes (shape.py, semantics.py); then the pack-wide checks run (policy ids unique
-across files, ``defaults`` that agree). Only a pack without a single issue is built.
+across files, also ignoring case; ``defaults`` that agree). Only a pack without a single issue is built.
 
 The content hash identifies exactly what was checked: sha256 over, for each file in order,
 ``<relative path>\\0<byte length>\\0`` followed by the file's bytes.
@@ -82,19 +82,29 @@ def _where(sink: IssueSink) -> str:
 
 
 def _unique_policy_ids(sinks: list[IssueSink]) -> None:
-    first: dict[str, IssueSink] = {}
+    """Unique in the pack, also ignoring case: ids are case-sensitive, but ``Core`` and ``core`` in
+    one pack are almost certainly a mistake, and readers would take them for one policy."""
+    first: dict[str, IssueSink] = {}  # casefolded id -> the first policy with it
     for sink in sinks:
         pid = sink.doc.value.get("id")
         if not isinstance(pid, str):
             continue
-        if pid in first:
-            sink.add(
-                ("id",),
-                f"duplicate policy id '{pid}': already defined at {_where(first[pid])}; "
-                "policy ids must be unique in a pack",
+        if pid.casefold() not in first:
+            first[pid.casefold()] = sink
+            continue
+        other = first[pid.casefold()]
+        if other.doc.value.get("id") == pid:
+            message = (
+                f"duplicate policy id '{pid}': already defined at {_where(other)}; "
+                "policy ids must be unique in a pack"
             )
         else:
-            first[pid] = sink
+            message = (
+                f"duplicate policy id '{pid}' ({_where(sink)}): the policy at {_where(other)} is "
+                f"'{other.doc.value.get('id')}', which differs only in case; "
+                "policy ids must differ by more than case in a pack"
+            )
+        sink.add(("id",), message)
 
 
 def _merged_settings(sinks: list[IssueSink]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Validation pass 3 for one policy: what a schema cannot say.
 
-* rule ids are unique within the policy;
+* rule ids are unique within the policy, also ignoring case (``R1-x`` and ``r1-x`` clash);
 * ``volatility_tiers``: names unique, ``below`` strictly increasing, only the last band open;
   ``unknown_volatility_tier`` names a tier; ``default`` is not a profile name;
 * ``where`` and each of the kind's ``expression_params`` parse (policy_engine.expr) and read only
@@ -28,19 +28,29 @@ from policy_engine.rules.limits import unknown_tiers
 
 
 def _rule_ids(sink: IssueSink) -> None:
-    first: dict[str, int] = {}
+    """Rule ids are case-sensitive, but two that differ only in case (``R1-x``, ``r1-x``) are a
+    duplicate too: in one policy they are almost certainly a typo, and they read as the same rule."""
+    first: dict[str, tuple[int, str]] = {}  # casefolded id -> (index, id) of the first rule with it
     for i, rule in rules_of(sink.doc.value):
         rid = rule.get("id")
         if not isinstance(rid, str):
             continue
-        if rid in first:
-            sink.add(
-                ("rules", i, "id"),
-                f"duplicate rule id '{rid}': already used by the rule at line "
-                f"{sink.line(('rules', first[rid]))}; rule ids must be unique in a policy",
+        if rid.casefold() not in first:
+            first[rid.casefold()] = (i, rid)
+            continue
+        j, other = first[rid.casefold()]
+        at = sink.line(("rules", j))
+        if other == rid:
+            message = (
+                f"duplicate rule id '{rid}': already used by the rule at line {at}; "
+                "rule ids must be unique in a policy"
             )
         else:
-            first[rid] = i
+            message = (
+                f"duplicate rule id '{rid}' (line {sink.line(('rules', i))}): the rule at line {at} is "
+                f"'{other}', which differs only in case; rule ids must differ by more than case in a policy"
+            )
+        sink.add(("rules", i, "id"), message)
 
 
 def _tiers(sink: IssueSink) -> list[str] | None:

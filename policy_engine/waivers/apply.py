@@ -58,12 +58,11 @@ def _resolve(waiver: Waiver, rules: list[tuple[str, str]]) -> tuple[tuple[str, s
     """The (policy id, rule id) a waiver's ``rule`` names in this pack, or why it names none."""
     assert waiver.rule is not None
     ref = waiver.rule_source or waiver.source
-    names = [f"{p}/{r}" for p, r in rules]
     if "/" in waiver.rule:
         policy, rule = waiver.rule.split("/", 1)
         if (policy, rule) in rules:
             return (policy, rule), None
-        problem = f"rule '{waiver.rule}' is not in the policy pack{suggest(waiver.rule, names, 'rules')}"
+        problem = _unknown(waiver.rule, rules)
     else:
         matches = [(p, r) for p, r in rules if r == waiver.rule]
         if len(matches) == 1:
@@ -72,8 +71,19 @@ def _resolve(waiver: Waiver, rules: list[tuple[str, str]]) -> tuple[tuple[str, s
             problem = (f"rule '{waiver.rule}' is in several policies: write "
                        + " or ".join(f"'{p}/{r}'" for p, r in matches))
         else:
-            problem = f"rule '{waiver.rule}' is not in the policy pack{suggest(waiver.rule, names, 'rules')}"
+            problem = _unknown(waiver.rule, rules)
     return None, Issue(ref.file, problem, ref.line, ref.column, f"waiver {waiver.id}")
+
+
+def _unknown(name: str, rules: list[tuple[str, str]]) -> str:
+    """Why ``name`` names no rule: ids are case-sensitive, so a match but for case is said so."""
+    names = [f"{p}/{r}" for p, r in rules]
+    folded = name.casefold()
+    same = [n for n, (_, r) in zip(names, rules) if folded in (n.casefold(), r.casefold())]
+    if same:
+        return (f"rule '{name}' is not in the policy pack: ids are case-sensitive; did you mean "
+                + " or ".join(f"'{n}'" for n in same) + "?")
+    return f"rule '{name}' is not in the policy pack{suggest(name, names, 'rules')}"
 
 
 def _selector(waiver: Waiver, rule: tuple[str, str] | None) -> pl.Expr:
