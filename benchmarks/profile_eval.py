@@ -5,15 +5,12 @@
 
 Parts: the compiled plan (every check's flags, and the breaching rows with observed value and
 limit: what the hand-written query computes), each rule's message and remediation on its findings,
-the finding ids, the ordering, and two what-ifs that only this script applies (the engine is not
-changed): the limits of rules/limits.py written as numeric branches instead of ``replace_strict``
-on the profile and string tier names, and the same plan without the limits at all.
+the finding ids, and the ordering.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -39,44 +36,6 @@ def best(fn: Callable[[], object], reps: int) -> tuple[float, float]:
         fn()
         runs.append((time.process_time() - c, time.perf_counter() - t))
     return min(runs)
-
-
-def numeric_limits(compiled: tuple) -> tuple:  # type: ignore[type-arg]
-    """What-if: R1-R4's limits as numeric branches (same values; see docs/performance.md)."""
-    p, v = pl.col("risk_profile"), pl.col("volatility")
-
-    def by_profile(cons: float, mod: float, agg: float) -> pl.Expr:
-        return (
-            pl.when(p == "conservative")
-            .then(cons)
-            .when(p == "moderate")
-            .then(mod)
-            .when(p == "aggressive")
-            .then(agg)
-        )
-
-    tiers = (
-        pl.when(v < 0.5)
-        .then(by_profile(5.0, 10.0, 10.0))
-        .when(v < 0.8)
-        .then(by_profile(2.5, 5.0, 5.0))
-        .when(v < 1.2)
-        .then(by_profile(1.5, 3.0, 3.0))
-        .otherwise(by_profile(1.0, 2.0, 2.0))
-    )
-    limits = {
-        "R1-max-allocation": by_profile(0.02, 0.05, 0.10),
-        "R2-leverage-tier": tiers,
-        "R3-risk-per-trade": by_profile(0.01, 0.02, 0.03),
-    }
-    missing = set(limits) - {c.rule.id for c in compiled}
-    assert not missing, f"rules not in the pack: {sorted(missing)}"  # else the what-if would silently not apply
-    return tuple(
-        dataclasses.replace(c, check=dataclasses.replace(c.check, limit=limits[c.rule.id]))
-        if c.rule.id in limits
-        else c
-        for c in compiled
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,10 +77,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows.append(
         ("engine: compiled plan", best(lambda: plan(compiled).collect(engine="in-memory"), args.reps))
-    )
-    fast = numeric_limits(compiled)
-    rows.append(
-        ("  what-if: numeric limits", best(lambda: plan(fast).collect(engine="in-memory"), args.reps))
     )
     flags = evaluate._flag_frame(base, compiled).collect(engine="in-memory").lazy()
     context = [c for c in evaluate.CONTEXT_COLUMNS if c in base.collect_schema()]
