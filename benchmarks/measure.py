@@ -10,6 +10,9 @@ Tasks (see README.md):
   floor          one Polars pass over the same Parquet columns, a trivial aggregate
   polars         the hand-written Polars query, Parquet in
   polars-mem     the same query on frames already in memory (the raw Parquet columns)
+  polars-streaming, polars-mem-streaming
+                 the same two, collected with Polars' streaming engine (the default engine of
+                 Polars 2) instead of the in-memory one: the faster of each pair is the bar
   duckdb         the DuckDB SQL, Parquet in (result materialised in DuckDB)
   python         the plain Python loop, Parquet in
   engine-eval    api.evaluate_inputs on validated inputs in memory (findings: messages, ids, order)
@@ -69,12 +72,23 @@ def polars(data: Path) -> Callable[[], int]:
     return lambda: polars_query.run(positions, accounts)
 
 
-def polars_mem(data: Path) -> Callable[[], int]:
+def polars_mem(data: Path, engine: str = "in-memory") -> Callable[[], int]:
     from benchmarks.peers import polars_query
 
     positions, accounts = _files(data)
     p, a = pl.read_parquet(positions), pl.read_parquet(accounts)
-    return lambda: polars_query.query(p.lazy(), a.lazy()).collect(engine="in-memory").height
+    return lambda: polars_query.query(p.lazy(), a.lazy()).collect(engine=engine).height  # type: ignore[arg-type]
+
+
+def polars_streaming(data: Path) -> Callable[[], int]:
+    from benchmarks.peers import polars_query
+
+    positions, accounts = _files(data)
+    return lambda: polars_query.run(positions, accounts, engine="streaming")
+
+
+def polars_mem_streaming(data: Path) -> Callable[[], int]:
+    return polars_mem(data, engine="streaming")
 
 
 def duckdb(data: Path) -> Callable[[], int]:
@@ -140,6 +154,8 @@ TASKS: dict[str, Callable[[Path], Callable[[], int]]] = {
     "floor": floor,
     "polars": polars,
     "polars-mem": polars_mem,
+    "polars-streaming": polars_streaming,
+    "polars-mem-streaming": polars_mem_streaming,
     "duckdb": duckdb,
     "python": python,
     "engine-eval": engine_eval,
