@@ -5,7 +5,8 @@ Hypothesis-generated values."""
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from policy_engine.rules import fmt
 
 Formatter = Callable[[pl.Expr], pl.Expr]
+Engine = Literal["in-memory", "streaming"]
 
 
 # --- The previous implementation, verbatim: the oracle for the equivalence tests below. -----------------
@@ -74,7 +76,8 @@ def prev_money(expr: pl.Expr, currency: pl.Expr | None = None) -> pl.Expr:
 
 # --- (name, current, previous) for every formatter and every decimals setting worth covering. -------------
 
-def _pair(name: str, new: Callable[..., pl.Expr], old: Callable[..., pl.Expr], *args: object) -> tuple:
+def _pair(name: str, new: Callable[..., pl.Expr], old: Callable[..., pl.Expr], *args: object,
+          ) -> tuple[str, Formatter, Formatter]:
     return (name, lambda e: new(e, *args), lambda e: old(e, *args))
 
 
@@ -100,32 +103,38 @@ EDGES = [
 ]
 
 
-def run(exprs: dict[str, pl.Expr], values: list[float | None], engine: str = "in-memory",
+def run(exprs: dict[str, pl.Expr], values: list[float | None], engine: Engine = "in-memory",
         currency: list[str | None] | None = None) -> dict[str, list[str | None]]:
     """Evaluate the expressions over column x (and a currency column) in one lazy select."""
     ccy = currency if currency is not None else ["USDT"] * len(values)
     frame = pl.LazyFrame({"x": values, "currency": ccy}, schema={"x": pl.Float64, "currency": pl.String})
-    out = frame.select(**exprs).collect(engine=engine)  # type: ignore[arg-type]
+    out = frame.select(**exprs).collect(engine=engine)
     return {name: out[name].to_list() for name in exprs}
 
 
-def assert_matches_previous(values: list[float | None], engine: str = "in-memory") -> None:
+def assert_matches_previous(values: list[float | None], engine: Engine = "in-memory") -> None:
+    """Current == previous, string for string, with one deliberate change: where the previous code gave
+    null (+-inf, or a value too large for Int64 once scaled), which nulled the whole message, the current
+    code gives what both give for NaN ("n/a", "n/a%", "n/ax", "n/a USDT")."""
     x = pl.col("x")
     exprs = {}
     for name, new, old in PAIRS:
         exprs[f"new {name}"] = new(x)
         exprs[f"old {name}"] = old(x)
-    got = run(exprs, values, engine)
+    got = run(exprs, [*values, math.nan], engine)
     for name, _, _ in PAIRS:
-        new_out, old_out = got[f"new {name}"], got[f"old {name}"]
-        diff = [(v, o, n) for v, o, n in zip(values, old_out, new_out) if o != n]
+        *new_out, new_nan = got[f"new {name}"]
+        *old_out, old_nan = got[f"old {name}"]
+        assert new_nan == old_nan is not None
+        expected = [old_nan if o is None else o for o in old_out]
+        diff = [(v, o, n) for v, o, n in zip(values, expected, new_out) if o != n]
         assert not diff, f"{name}: (value, previous, current) {diff[:10]}"
 
 
 # --- Agreement with the previous implementation. ----------------------------------------------------------
 
 @pytest.mark.parametrize("engine", ["in-memory", "streaming"])
-def test_matches_previous_on_edges(engine: str) -> None:
+def test_matches_previous_on_edges(engine: Engine) -> None:
     values = EDGES + [None if v is None else -v for v in EDGES]
     assert_matches_previous(values, engine)
 
@@ -147,7 +156,9 @@ def test_matches_previous_on_a_large_random_sample() -> None:
 
 boundary = st.builds(
     lambda i, k, h: (i + h) / 10**k,
-    st.integers(-(10**17), 10**17), st.integers(0, 12), st.sampled_from([0.0, 0.5, -0.5, 0.4999999, 0.5000001]),
+    st.integers(-(10**17), 10**17),
+    st.integers(0, 12),
+    st.sampled_from([0.0, 0.5, -0.5, 0.4999999, 0.5000001]),
 )
 value = st.one_of(st.none(), st.floats(), st.floats(-1e16, 1e16), st.floats(-1.5, 1.5), boundary)
 
@@ -237,6 +248,19 @@ HAND = [
     (fmt.money, (), -0.004, "0.00 USDT"),
     (fmt.money, (), None, "n/a USDT"),
     (fmt.money, (pl.lit("EUR"),), 1234.5, "1,234.50 EUR"),
+    # Changed on purpose: the previous code gave null here, which nulled the whole message; now as for NaN.
+    (fmt.number, (), INF, "n/a"),
+    (fmt.number, (), -INF, "n/a"),
+    (fmt.number, (), 1e17, "n/a"),  # 1e19 hundredths: no Int64 holds it
+    (fmt.percent, (), INF, "n/a%"),
+    (fmt.times, (), INF, "n/ax"),
+    (fmt.price, (), -INF, "n/a"),
+    (fmt.quantity, (), INF, "n/a"),
+    (fmt.money, (), INF, "n/a USDT"),
+    # Changed on purpose: with 0 decimals the previous times() stripped integer zeros too ("1x" for 10).
+    (fmt.times, (0,), 10.0, "10x"),
+    (fmt.times, (0,), 100.4, "100x"),
+    (fmt.times, (0,), 0.4, "0x"),
 ]
 
 
@@ -252,3 +276,9 @@ def test_money_currency_column() -> None:
 
 def test_money_null_explicit_currency_is_null() -> None:
     assert run({"out": fmt.money(pl.col("x"), pl.col("currency"))}, [1.0], currency=[None])["out"] == [None]
+
+
+@pytest.mark.parametrize("decimals", [-1, 19])
+def test_decimals_out_of_range(decimals: int) -> None:
+    with pytest.raises(ValueError, match="decimals"):
+        fmt.number(pl.col("x"), decimals)
