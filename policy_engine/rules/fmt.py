@@ -78,9 +78,10 @@ def _number_pieces(expr: pl.Expr, decimals: int, trim: bool = False) -> list[pl.
     return [pl.when(scaled.is_null()).then(_NA), *pieces]
 
 
-def _suffix(expr: pl.Expr, text: str) -> pl.Expr:
-    # As before, only a null input skips the suffix: NaN gives "n/a%" / "n/ax".
-    return pl.when(expr.is_not_null()).then(pl.lit(text))
+def _suffix(expr: pl.Expr, decimals: int, text: str) -> pl.Expr:
+    # Only a number that was written gets its unit: "n/a", never "n/a%" (the scaled value is the same
+    # expression as in _number_pieces, so the plan computes it once).
+    return pl.when(_scaled(expr, 10**decimals).is_not_null()).then(pl.lit(text))
 
 
 def number(expr: pl.Expr, decimals: int = 2) -> pl.Expr:
@@ -90,12 +91,12 @@ def number(expr: pl.Expr, decimals: int = 2) -> pl.Expr:
 
 def percent(expr: pl.Expr, decimals: int = 2) -> pl.Expr:
     """A ratio as a percentage: 0.0512 -> '5.12%'."""
-    return pl.concat_str([*_number_pieces(expr * 100, decimals), _suffix(expr, "%")], ignore_nulls=True)
+    return pl.concat_str([*_number_pieces(expr * 100, decimals), _suffix(expr * 100, decimals, "%")], ignore_nulls=True)
 
 
 def times(expr: pl.Expr, decimals: int = 2) -> pl.Expr:
     """A leverage: 3 -> '3x', 2.5 -> '2.5x' (trailing zeros dropped)."""
-    return pl.concat_str([*_number_pieces(expr, decimals, trim=True), _suffix(expr, "x")], ignore_nulls=True)
+    return pl.concat_str([*_number_pieces(expr, decimals, trim=True), _suffix(expr, decimals, "x")], ignore_nulls=True)
 
 
 def price(expr: pl.Expr) -> pl.Expr:
