@@ -84,9 +84,10 @@ def _suffix(expr: pl.Expr, decimals: int, text: str) -> pl.Expr:
     return pl.when(_scaled(expr, 10**decimals).is_not_null()).then(pl.lit(text))
 
 
-def number(expr: pl.Expr, decimals: int = 2) -> pl.Expr:
-    """Fixed-point with thousands separators, rounded half away from zero."""
-    return pl.concat_str(_number_pieces(expr, decimals), ignore_nulls=True)
+def number(expr: pl.Expr, decimals: int = 2, trim: bool = False) -> pl.Expr:
+    """Fixed-point with thousands separators, rounded half away from zero; ``trim`` drops the
+    fraction's trailing zeros (3.50 -> "3.5", 3.00 -> "3")."""
+    return pl.concat_str(_number_pieces(expr, decimals, trim), ignore_nulls=True)
 
 
 def percent(expr: pl.Expr, decimals: int = 2) -> pl.Expr:

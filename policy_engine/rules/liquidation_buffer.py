@@ -72,7 +72,7 @@ def build(rule: Rule, ctx: BuildContext) -> tuple[Check, ...]:
         fmt.price(LP), pl.lit(", "), fmt.percent(OBSERVED), pl.lit(" from the mark)"),
     ])).otherwise(pl.concat_str([
         position_phrase(), pl.lit(": liquidation at "), fmt.price(LP), pl.lit(" is "), fmt.percent(OBSERVED),
-        pl.lit(" from the mark "), fmt.price(MP), pl.lit("; at least "), fmt.number(k, 2).str.replace(r"\.?0+$", ""),
+        pl.lit(" from the mark "), fmt.price(MP), pl.lit("; at least "), fmt.number(k, 2, trim=True),
         pl.lit(f" x {days} sigma = "), fmt.percent(LIMIT), pl.lit(" is required"), profile_phrase(),
     ]))
     remediation = pl.when(VOL.is_null()).then(pl.lit("supply the volatility of the symbol (positions or market data)")).otherwise(
