@@ -6,8 +6,8 @@ Each row becomes one object, its keys in the frame's column order, encoded by Po
 ``write_json``'s (floats in shortest round-trip form, NaN and infinities as ``null``, non-ASCII text
 as UTF-8, only ``"``, ``\\`` and control characters escaped). The encoded rows reach the stream
 through ``write_csv`` with no header, no quoting and ``,`` as the line terminator, which copies them
-out as they are. That is about 2.5x the speed of ``write_json`` (which encodes row by row on one
-thread) and half its CPU: benchmarks/json_bench.py, docs/performance.md.
+out as they are. Against ``write_json`` a slice at a time, that is 2.4-2.9x the speed on two cores
+and 1.6-2.0x less CPU (benchmarks/json_bench.py; docs/performance.md).
 """
 
 from __future__ import annotations
