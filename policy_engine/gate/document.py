@@ -13,15 +13,18 @@ counted; waived ones are in ``waived``, not in the findings). With --history eac
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 
 from policy_engine.evaluate import FINDING_COLUMNS
 from policy_engine.gate.run import GateResult
-from policy_engine.output.document import HISTORY_COLUMNS, document_head, infer_format
+from policy_engine.output import json_array
+from policy_engine.output.document import HISTORY_COLUMNS, document_head, infer_format, write_binary
 
 GATE_COLUMNS = (
     "change",
@@ -40,18 +43,20 @@ def findings_table(gate: GateResult) -> pl.DataFrame:
     return f.select(*FINDING_COLUMNS, *GATE_COLUMNS, *history)
 
 
-def render_json(gate: GateResult) -> str:
+def write_json(gate: GateResult, out: BinaryIO) -> None:
+    """The JSON document into a binary stream, the findings array written a slice at a time."""
     post = gate.findings.filter(pl.col("change") != "resolved")
     current = dataclasses.replace(
         gate.result, evaluation=dataclasses.replace(gate.result.evaluation, findings=post)
     )
     head = json.dumps(document_head(current), indent=2, default=str)
-    table = findings_table(gate).with_columns(
-        pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c)
-        for c in ("observed", "limit", "observed_before")
-    )
-    body = table.write_json() if table.height else "[]"
-    return head[:-2] + ',\n  "findings": ' + body + "\n}\n"
+    json_array.write_document(head, "findings", findings_table(gate), out)
+
+
+def render_json(gate: GateResult) -> str:
+    out = io.BytesIO()
+    write_json(gate, out)
+    return out.getvalue().decode("utf-8")
 
 
 def write(gate: GateResult, path: str, fmt: str | None = None) -> str:
@@ -63,13 +68,12 @@ def write(gate: GateResult, path: str, fmt: str | None = None) -> str:
         findings_table(gate).write_parquet(path)
         return fmt
     if fmt == "json":
-        text = render_json(gate)
-    else:
-        lists = [
-            pl.col(c).cast(pl.List(pl.String)).list.join(";")
-            for c in ("trade_ids", "trade_lines", "trade_sources")
-        ]
-        text = findings_table(gate).with_columns(lists).write_csv()
+        write_binary(path, lambda out: write_json(gate, out))
+        return fmt
+    lists = [
+        pl.col(c).cast(pl.List(pl.String)).list.join(";") for c in ("trade_ids", "trade_lines", "trade_sources")
+    ]
+    text = findings_table(gate).with_columns(lists).write_csv()
     if path == "-":
         sys.stdout.write(text)
     else:

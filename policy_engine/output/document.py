@@ -2,8 +2,8 @@
 CSV or Parquet (the findings table).
 
 Findings are byte-identical across runs and input row orders; only ``run`` (times, digests)
-varies. The findings array is serialised by Polars (fast on millions of rows) and spliced into
-the document.
+varies. The findings array is serialised by Polars (policy_engine.output.json_array: fast on millions
+of rows) and spliced into the document.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -20,6 +21,7 @@ from policy_engine import progress
 from policy_engine.api import RunResult
 from policy_engine.evaluate import FINDING_COLUMNS
 from policy_engine.model import SEVERITY_NAMES
+from policy_engine.output import json_array
 
 FORMATS = ("json", "csv", "parquet")
 SCHEMA_VERSION = 1
@@ -92,37 +94,10 @@ def render_json(result: RunResult) -> str:
 
 
 def write_json(result: RunResult, out: BinaryIO) -> None:
-    """The JSON document into a binary stream: the head by json, then the findings array written by
-    Polars straight into the stream (no Python string of the whole array: millions of findings)."""
+    """The JSON document into a binary stream: the head by json, then the findings array written
+    into the stream a slice at a time (no Python string of the whole array: millions of findings)."""
     head = json.dumps(document_head(result), indent=2, sort_keys=False, default=_clean)
-    # splice the Polars-serialised array in as the last key of the document
-    out.write((head[:-2] + ',\n  "findings": ').encode("utf-8"))
-    _write_array(result.findings, out)
-    out.write(b"\n}\n")
-
-
-_SLICE = 250_000  # findings serialised at a time
-
-
-def _write_array(findings: pl.DataFrame, out: BinaryIO) -> None:
-    """``write_json`` of the public findings, byte for byte, a slice at a time: Polars builds the
-    whole text in memory before writing it (2.6 GB for the 4.4 million findings of 1e7 positions),
-    and selecting the public columns of the whole frame would copy it."""
-    if findings.height == 0:
-        out.write(b"[]")
-        return
-    out.write(b"[")
-    for offset in range(0, findings.height, _SLICE):
-        part = public_findings(findings.slice(offset, _SLICE)).with_columns(
-            pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c) for c in ("observed", "limit")
-        )
-        buf = io.BytesIO()
-        part.write_json(buf)
-        if offset:
-            out.write(b",")
-        with buf.getbuffer() as view:
-            out.write(view[1:-1])  # the objects, without the slice's brackets
-    out.write(b"]")
+    json_array.write_document(head, "findings", public_findings(result.findings), out)
 
 
 def write(result: RunResult, path: str, fmt: str | None = None) -> str:
@@ -134,20 +109,7 @@ def write(result: RunResult, path: str, fmt: str | None = None) -> str:
 
 def _write(result: RunResult, path: str, fmt: str) -> str:
     if fmt == "json":
-        if path == "-":
-            import sys
-
-            buffer = getattr(sys.stdout, "buffer", None)
-            if buffer is None:  # a text-only stream (a test's StringIO)
-                sys.stdout.write(render_json(result))
-            else:
-                sys.stdout.flush()
-                write_json(result, buffer)
-                buffer.flush()
-        else:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "wb") as fh:
-                write_json(result, fh)
+        write_binary(path, lambda out: write_json(result, out))
         return fmt
     if fmt == "csv":
         text = public_findings(result.findings).write_csv()
@@ -165,6 +127,26 @@ def _write(result: RunResult, path: str, fmt: str) -> str:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(text, encoding="utf-8")
     return fmt
+
+
+def write_binary(path: str, write: Callable[[BinaryIO], None]) -> None:
+    """Run ``write`` on the file at ``path`` (parent folders made), or on stdout's bytes for ``-``."""
+    if path == "-":
+        import sys
+
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is None:  # a text-only stream (a test's StringIO)
+            out = io.BytesIO()
+            write(out)
+            sys.stdout.write(out.getvalue().decode("utf-8"))
+        else:
+            sys.stdout.flush()
+            write(buffer)
+            buffer.flush()
+    else:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            write(fh)
 
 
 def infer_format(path: str) -> str:
