@@ -18,6 +18,8 @@ Tasks (see README.md):
   engine-eval    api.evaluate_inputs on validated inputs in memory (findings: messages, ids, order)
   engine-plan    the engine's compiled plan alone on the same inputs: every check's flags and the breaching
                  (rule, position) rows with observed value and limit, no messages, ids or sorting
+  engine-plan-streaming
+                 the same plan collected with the streaming engine
   engine-load    api's load and validation of the Parquet inputs (load_inputs)
 """
 
@@ -120,7 +122,7 @@ def engine_eval(data: Path) -> Callable[[], int]:
     return lambda: api.evaluate_inputs(pack, inputs).findings.height
 
 
-def engine_plan(data: Path) -> Callable[[], int]:
+def engine_plan(data: Path, engine: str = "in-memory") -> Callable[[], int]:
     from policy_engine import api, evaluate
     from policy_engine.compile import compile_pack
 
@@ -138,9 +140,13 @@ def engine_plan(data: Path) -> Callable[[], int]:
             )
             for i, c in enumerate(compiled)
         ]
-        return pl.concat(frames).collect(engine="in-memory").height
+        return pl.concat(frames).collect(engine=engine).height  # type: ignore[arg-type]
 
     return run
+
+
+def engine_plan_streaming(data: Path) -> Callable[[], int]:
+    return engine_plan(data, engine="streaming")
 
 
 def engine_load(data: Path) -> Callable[[], int]:
@@ -160,6 +166,7 @@ TASKS: dict[str, Callable[[Path], Callable[[], int]]] = {
     "python": python,
     "engine-eval": engine_eval,
     "engine-plan": engine_plan,
+    "engine-plan-streaming": engine_plan_streaming,
     "engine-load": engine_load,
 }
 

@@ -43,12 +43,13 @@ DEFAULT_TASKS = (
     "duckdb",
     "python",
     "engine-plan",
+    "engine-plan-streaming",
     "engine-eval",
     "engine-load",
     "check",
     "check-streaming",
 )
-IN_MEMORY = {"polars-mem", "polars-mem-streaming", "engine-eval", "engine-plan"}
+IN_MEMORY = {"polars-mem", "polars-mem-streaming", "engine-eval", "engine-plan", "engine-plan-streaming"}
 # The bar: the faster (median) of the hand-written query's two engines, with the same input.
 REFERENCES = {True: ("polars-mem", "polars-mem-streaming"), False: ("polars", "polars-streaming")}
 LABELS = {
@@ -60,6 +61,7 @@ LABELS = {
     "duckdb": "DuckDB SQL (Parquet in)",
     "python": "plain Python loop (Parquet in)",
     "engine-plan": "engine: compiled plan, breaches + observed/limit (in memory)",
+    "engine-plan-streaming": "engine: compiled plan, breaches + observed/limit (in memory), streaming engine",
     "engine-eval": "engine: evaluate_inputs, full findings (in memory)",
     "engine-load": "engine: load + validate Parquet inputs",
     "check": "engine: `policy-engine check` Parquet -> JSON (whole command)",
