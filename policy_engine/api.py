@@ -19,6 +19,7 @@ from policy_engine.metrics import derive
 from policy_engine.model import MetricSettings, PolicyPack
 from policy_engine.policy import load_pack
 from policy_engine.preflight import column_issues, profile_issues
+from policy_engine.rules import fmt
 
 # Columns computed with a window over the account: their float sums depend on row order, so the
 # positions are put in a canonical order first when a rule reads them.
@@ -133,11 +134,14 @@ def evaluate_inputs(pack: PolicyPack, inputs: Inputs, keep_positions: bool = Fal
     issues += column_issues(pack, inputs.positions.columns, positions_src)
     if issues:
         raise DataError(issues)
-    compiled = compile_pack(pack)
+    small = inputs.positions.height <= _MATERIALISE_BELOW
+    # a small book's cost is planning the messages' expressions, not running them (rules/fmt_compact.py)
+    with fmt.compact(small):
+        compiled = compile_pack(pack)
     canonical = bool(referenced_columns(compiled) & ACCOUNT_AGGREGATES)
     # row order matters only to float sums over an account and to positions shown in a report
     base = base_frame(inputs, pack.settings, canonical, keep_order=keep_positions)
-    if inputs.positions.height <= _MATERIALISE_BELOW:
+    if small:
         # small books (a gate's, a client's): computing the joins and metrics once up front costs
         # little memory and saves the optimiser planning them inside every check's branch
         base = base.collect().lazy()

@@ -288,3 +288,61 @@ def test_money_null_explicit_currency_is_null() -> None:
 def test_decimals_out_of_range(decimals: int) -> None:
     with pytest.raises(ValueError, match="decimals"):
         fmt.number(pl.col("x"), decimals)
+
+
+# --- The compact variant (rules/fmt_compact.py, for small books) gives the same bytes. -------------------
+
+WIDE_FORMATTERS: list[tuple[str, Formatter]] = [
+    *((f"number({d})", lambda e, d=d: fmt.number(e, d)) for d in (0, 1, 2, 3, 4, 6, 8, 10)),
+    *((f"number({d}, trim)", lambda e, d=d: fmt.number(e, d, trim=True)) for d in (0, 2, 4)),
+    *((f"percent({d})", lambda e, d=d: fmt.percent(e, d)) for d in (0, 1, 2)),
+    *((f"times({d})", lambda e, d=d: fmt.times(e, d)) for d in (0, 1, 2, 3)),
+    ("price", fmt.price),
+    ("quantity", fmt.quantity),
+    ("money", fmt.money),
+    ("money(ccy)", lambda e: fmt.money(e, pl.col("currency"))),
+]
+
+
+def assert_compact_matches(values: list[float | None]) -> None:
+    x = pl.col("x")
+    exprs = {f"wide {name}": f(x) for name, f in WIDE_FORMATTERS}
+    with fmt.compact():
+        exprs.update({f"compact {name}": f(x) for name, f in WIDE_FORMATTERS})
+    currency = [None if i % 7 == 3 else "EUR" for i in range(len(values))]
+    got = run(exprs, values, currency=currency)
+    for name, _ in WIDE_FORMATTERS:
+        diff = [(v, w, c) for v, w, c in zip(values, got[f"wide {name}"], got[f"compact {name}"]) if w != c]
+        assert not diff, f"{name}: (value, wide, compact) {diff[:10]}"
+
+
+def test_compact_matches_wide_on_edges() -> None:
+    assert_compact_matches(EDGES + [None if v is None else -v for v in EDGES])
+
+
+def test_compact_matches_wide_on_random_values() -> None:
+    rng = np.random.default_rng(11)
+    values = (rng.choice([-1.0, 1.0], 100_000) * 10 ** rng.uniform(-12, 17, 100_000)).tolist()
+    values += [round(v, 2) + 0.005 for v in values[:20_000]]  # on rounding boundaries
+    assert_compact_matches(values)
+
+
+@given(st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)), max_size=50))
+@settings(max_examples=200, deadline=None)
+def test_compact_matches_wide_property(values: list[float | None]) -> None:
+    assert_compact_matches(values)
+
+
+@pytest.mark.parametrize(("fn", "args", "value", "expected"), HAND)
+def test_hand_checked_compact(fn: Callable[..., pl.Expr], args: tuple, value: float | None, expected: str) -> None:
+    with fmt.compact():
+        expr = fn(pl.col("x"), *args)
+    assert run({"out": expr}, [value])["out"] == [expected]
+
+
+def test_compact_is_scoped() -> None:
+    with fmt.compact():
+        inside = fmt.number(pl.col("x"))
+    outside = fmt.number(pl.col("x"))
+    # the compact variant groups with a regex; the wide one slices: different plans, same text
+    assert "replace" in str(inside) and "replace" not in str(outside)

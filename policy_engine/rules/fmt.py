@@ -15,9 +15,29 @@ Trailing zeros are trimmed on the last slice, which holds the point and the whol
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from decimal import Decimal
 
 import polars as pl
+
+from policy_engine.rules import fmt_compact
+
+# Which variant the functions below build: these (fast per row, large expressions) or
+# fmt_compact's (small expressions, cheap to plan on small books). See ``compact``.
+_COMPACT: contextvars.ContextVar[bool] = contextvars.ContextVar("fmt_compact", default=False)
+
+
+@contextlib.contextmanager
+def compact(enabled: bool = True) -> Iterator[None]:
+    """Inside the block, build the compact variant (``rules/fmt_compact.py``): identical text,
+    a fraction of the expression nodes. For small books, where planning costs more than running."""
+    token = _COMPACT.set(enabled)
+    try:
+        yield
+    finally:
+        _COMPACT.reset(token)
 
 _INT64_DIGITS = 19  # digits of the largest Int64, so of any scaled value
 _NA = pl.lit("n/a")
@@ -63,11 +83,15 @@ def _grouped(
     return pieces
 
 
+def _check_decimals(decimals: int) -> None:
+    if not 0 <= decimals <= 18:  # 10**decimals must fit in an Int64
+        raise ValueError(f"decimals must be between 0 and 18, not {decimals}")
+
+
 def _number_pieces(expr: pl.Expr, decimals: int, trim: bool = False) -> list[pl.Expr]:
     """The pieces of ``number(expr, decimals)``; with ``trim``, the fraction loses its trailing zeros, and the
     point goes too when nothing is left of it."""
-    if not 0 <= decimals <= 18:  # 10**decimals must fit in an Int64
-        raise ValueError(f"decimals must be between 0 and 18, not {decimals}")
+    _check_decimals(decimals)
     scale = 10**decimals
     scaled = _scaled(expr, scale)
     pieces = _grouped(_decimal_text(_signed(expr, scaled), decimals), scaled // scale, decimals,
@@ -87,16 +111,25 @@ def _suffix(expr: pl.Expr, decimals: int, text: str) -> pl.Expr:
 def number(expr: pl.Expr, decimals: int = 2, trim: bool = False) -> pl.Expr:
     """Fixed-point with thousands separators, rounded half away from zero; ``trim`` drops the
     fraction's trailing zeros (3.50 -> "3.5", 3.00 -> "3")."""
+    if _COMPACT.get():
+        _check_decimals(decimals)
+        return fmt_compact.number(expr, decimals, trim)
     return pl.concat_str(_number_pieces(expr, decimals, trim), ignore_nulls=True)
 
 
 def percent(expr: pl.Expr, decimals: int = 2) -> pl.Expr:
     """A ratio as a percentage: 0.0512 -> '5.12%'."""
+    if _COMPACT.get():
+        _check_decimals(decimals)
+        return fmt_compact.percent(expr, decimals)
     return pl.concat_str([*_number_pieces(expr * 100, decimals), _suffix(expr * 100, decimals, "%")], ignore_nulls=True)
 
 
 def times(expr: pl.Expr, decimals: int = 2) -> pl.Expr:
     """A leverage: 3 -> '3x', 2.5 -> '2.5x' (trailing zeros dropped)."""
+    if _COMPACT.get():
+        _check_decimals(decimals)
+        return fmt_compact.times(expr, decimals)
     return pl.concat_str([*_number_pieces(expr, decimals, trim=True), _suffix(expr, decimals, "x")], ignore_nulls=True)
 
 
@@ -105,6 +138,8 @@ def price(expr: pl.Expr) -> pl.Expr:
 
     Below 1, up to 6 decimals (10 below 0.001), trailing zeros trimmed.
     """
+    if _COMPACT.get():
+        return fmt_compact.price(expr)
     magnitude = expr.abs()
     big, mid = magnitude >= 1, magnitude >= 0.001
     # Each row is rounded at its own number of decimals and written with 10, then cut back to its own: one
@@ -126,11 +161,15 @@ def price(expr: pl.Expr) -> pl.Expr:
 
 def quantity(expr: pl.Expr) -> pl.Expr:
     """A quantity in base units, up to 4 decimals, trailing zeros trimmed: 161, 0.8333, 83,737.5."""
+    if _COMPACT.get():
+        return fmt_compact.quantity(expr)
     return pl.concat_str(_number_pieces(expr, 4, trim=True), ignore_nulls=True)
 
 
 def money(expr: pl.Expr, currency: pl.Expr | None = None) -> pl.Expr:
     """An amount in the account currency: '12,400.00 USDT'."""
+    if _COMPACT.get():
+        return fmt_compact.money(expr, currency)
     if currency is None:
         return pl.concat_str([*_number_pieces(expr, 2), pl.lit(" "), pl.col("currency").fill_null("USDT")],
                              ignore_nulls=True)

@@ -12,7 +12,7 @@ from policy_engine.rules import RULE_KINDS
 from tests.conftest import write_policy
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "policy_engine" / "rules"
-HELPER_MODULES = {"__init__", "kind", "limits", "fmt", "common"}
+HELPER_MODULES = {"__init__", "kind", "limits", "fmt", "fmt_compact", "common"}
 
 
 def test_every_kind_module_is_registered_under_its_module_name() -> None:
