@@ -7,7 +7,8 @@ from __future__ import annotations
 import io
 import json
 import math
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import polars as pl
 import pytest
@@ -128,3 +129,29 @@ def test_the_document_keeps_its_head_and_ends_with_the_array() -> None:
     assert doc["findings"] == [{"a": 1}, {"a": None}]
     with pytest.raises(ValueError):
         json_array.write_document("[]", "findings", pl.DataFrame({"a": [1]}), io.BytesIO())
+
+
+def test_a_failed_write_leaves_the_previous_document_whole(tmp_path: Path) -> None:
+    from policy_engine.output.document import write_binary
+
+    target = tmp_path / "out" / "findings.json"
+    write_binary(str(target), lambda out: out.write(b'{"findings": []}\n'))
+    assert target.read_bytes() == b'{"findings": []}\n'
+    assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~_umask())  # not mkstemp's 0600
+
+    def fail_half_way(out: BinaryIO) -> None:
+        out.write(b'{"findings": [')
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_binary(str(target), fail_half_way)
+    assert target.read_bytes() == b'{"findings": []}\n'
+    assert sorted(p.name for p in target.parent.iterdir()) == ["findings.json"]  # no leftover part file
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

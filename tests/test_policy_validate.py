@@ -604,3 +604,29 @@ def test_any_kind_gets_expression_limit_and_semantic_checks(tmp_path: Path) -> N
         "unknown volatility tier 'lowe' in params.brackets[1].cap; did you mean 'low'?"
     )
     assert issues[3].message.startswith("profile 'wild' is not declared")
+
+
+def test_nan_and_infinite_numbers_are_rejected_where_they_are(tmp_path: Path) -> None:
+    # YAML's .nan passes JSON Schema's `minimum` (NaN compares false), and a NaN limit would let
+    # every position pass: it must be an error, with its line, like any other bad value.
+    issues = check(
+        tmp_path,
+        """\
+        rules:
+          - id: lev
+            kind: leverage_tiers
+            severity: breach
+            params:
+              max_leverage: {by_tier: {low: .nan, medium: 5, high: 3, extreme: 2}}
+          - id: alloc
+            kind: max_allocation
+            severity: breach
+            warn_at: .inf
+            params: {limit: 0.05}
+        """,
+    )
+    assert [(i.line, i.message) for i in issues if i.line == 10] == [
+        (10, "params.max_leverage.by_tier.low: nan is not a usable number; limits and parameters must be finite numbers")
+    ]
+    # warn_at's schema ('< 1') already reports the infinity: one message per mistake
+    assert [i.message for i in issues if i.line == 14] == ["warn_at must be < 1, got inf"]

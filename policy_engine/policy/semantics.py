@@ -7,13 +7,16 @@
   known columns (columns.KNOWN_COLUMNS and the policy's own ``columns``);
 * limit values name only the policy's tiers (``by_tier``) and, when ``profiles`` is declared,
   only those profiles;
-* each kind's own ``semantic_check``.
+* each kind's own ``semantic_check``;
+* every number is finite: YAML's ``.nan`` and ``.inf`` pass a JSON Schema's ``minimum`` (NaN
+  compares false with everything), and a NaN limit would make every comparison with it pass.
 
 Checks skip values that passes 1 and 2 already reported, so one mistake gives one message.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 from policy_engine.columns import KNOWN_COLUMNS
@@ -51,6 +54,21 @@ def _rule_ids(sink: IssueSink) -> None:
                 f"'{other}', which differs only in case; rule ids must differ by more than case in a policy"
             )
         sink.add(("rules", i, "id"), message)
+
+
+def _finite_numbers(sink: IssueSink, value: Any, path: JsonPath = ()) -> None:
+    """Report every NaN or infinite number in the document, wherever it is."""
+    if isinstance(value, float) and not math.isfinite(value):
+        if sink.has_issues(path):  # the schema already said what is wrong with it
+            return
+        sink.add(path, f"{label(path) if path else 'value'}: {value!r} is not a usable number; "
+                       "limits and parameters must be finite numbers")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _finite_numbers(sink, item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _finite_numbers(sink, item, (*path, i))
 
 
 def _tiers(sink: IssueSink) -> list[str] | None:
@@ -207,6 +225,7 @@ def check_semantics(sink: IssueSink, kinds: Mapping[str, RuleKind], limits: list
     if not isinstance(sink.doc.value, dict):
         return
     valid = {i for i, _ in rules_of(sink.doc.value) if not sink.has_issues(("rules", i, "params"))}
+    _finite_numbers(sink, sink.doc.value)
     _rule_ids(sink)
     tiers = _tiers(sink)
     _policy_names(sink, tiers)

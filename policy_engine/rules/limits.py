@@ -12,6 +12,7 @@ A limit value in a policy is one of:
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 import polars as pl
@@ -123,7 +124,8 @@ def _strictest(per_tier: Mapping[str, tuple[dict[str, float], float | None]]) ->
     names = set().union(*(named for named, _ in per_tier.values()))
 
     def lowest(values: list[float | None]) -> float | None:
-        known = [v for v in values if v is not None]
+        # NaN is skipped as min_horizontal skips it (validation rejects it in policies anyway)
+        known = [v for v in values if v is not None and not math.isnan(v)]
         return min(known) if known else None
 
     named = {
