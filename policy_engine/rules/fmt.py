@@ -11,6 +11,9 @@ These run on every number of every message, so they avoid regexes and per-group 
 3. ``_grouped``: slices of the text at fixed offsets from its right end, one per group of three integer
    digits, with a comma between two groups only where the integer part reaches the upper one.
 Trailing zeros are trimmed on the last slice, which holds the point and the whole fraction.
+
+That is many expression nodes per number; on small books, where planning costs more than running,
+``compact()`` switches to ``rules/fmt_compact.py`` (same text).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ def compact(enabled: bool = True) -> Iterator[None]:
         yield
     finally:
         _COMPACT.reset(token)
+
 
 _INT64_DIGITS = 19  # digits of the largest Int64, so of any scaled value
 _NA = pl.lit("n/a")
