@@ -38,6 +38,16 @@ HERE = Path(__file__).resolve().parent
 PACK = HERE / "policies" / "reference.yaml"
 
 
+def check_command(
+    positions: str | Path, accounts: str | Path, output: str | Path, *extra: str, policies: str | Path = PACK
+) -> list[str]:
+    """The ``policy-engine check`` command line the benchmarks and their tests run (quiet)."""
+    return [
+        sys.executable, "-m", "policy_engine", "check", "--policies", str(policies),
+        "--positions", str(positions), "--accounts", str(accounts), "--output", str(output), "--quiet", *extra,
+    ]  # fmt: skip
+
+
 def _files(data: Path) -> tuple[Path, Path]:
     positions = data / "positions.parquet"
     if not positions.exists():

@@ -32,7 +32,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import generate  # noqa: E402
-from benchmarks.measure import PACK, TASKS, _files  # noqa: E402
+from benchmarks.measure import TASKS, _files, check_command  # noqa: E402
 
 DEFAULT_TASKS = (
     "floor",
@@ -77,24 +77,7 @@ def run_once(task: str, data: Path, scratch: Path) -> dict[str, float]:
         out = scratch / ("findings.parquet" if streaming else "findings.json")
         timings = scratch / "timings.json"
         env["POLICY_ENGINE_TIMINGS"] = str(timings)
-        cmd = [
-            sys.executable,
-            "-m",
-            "policy_engine",
-            "check",
-            "--policies",
-            str(PACK),
-            "--positions",
-            str(positions),
-            "--accounts",
-            str(accounts),
-            "--output",
-            str(out),
-            "--quiet",
-            "--fail-on",
-            "never",
-        ]
-        cmd += ["--streaming"] if streaming else []
+        cmd = check_command(positions, accounts, out, "--fail-on", "never", *(["--streaming"] if streaming else []))
     else:
         cmd = [sys.executable, "-m", "benchmarks.measure", task, str(data)]
     out_path, err_path = scratch / "stdout", scratch / "stderr"

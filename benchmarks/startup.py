@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import generate  # noqa: E402
-from benchmarks.measure import PACK  # noqa: E402
+from benchmarks.measure import check_command  # noqa: E402
 
 
 def timed(cmd: list[str], runs: int) -> list[float]:
@@ -40,19 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     exe = [sys.executable, "-m", "policy_engine"]
     with tempfile.TemporaryDirectory() as tmp:
         book = generate.generate(100, Path(tmp) / "book")
-        check = [
-            *exe,
-            "check",
-            "--policies",
-            str(PACK),
-            "--positions",
-            str(book / "positions.parquet"),
-            "--accounts",
-            str(book / "accounts.parquet"),
-            "--output",
-            str(Path(tmp) / "f.json"),
-            "--quiet",
-        ]
+        check = check_command(book / "positions.parquet", book / "accounts.parquet", Path(tmp) / "f.json")
         rows = [
             ("policy-engine --help", timed([*exe, "--help"], args.runs)),
             ("policy-engine check, 100 positions (Parquet -> JSON)", timed(check, args.runs)),

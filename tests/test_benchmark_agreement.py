@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,11 @@ import polars as pl
 import pytest
 
 from benchmarks import generate
+from benchmarks.measure import PACK, check_command
 from benchmarks.peers import duckdb_sql, polars_query, python_loop
 from policy_engine.policy import load_pack
 
 ROOT = Path(__file__).resolve().parent.parent
-PACK = ROOT / "benchmarks" / "policies" / "reference.yaml"
 SIZE = 10_000
 
 
@@ -36,22 +35,7 @@ def book(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def engine_breaches(book: Path, tmp: Path, *extra: str) -> set[tuple[str, str]]:
     out = tmp / "findings.json"
-    cmd = [
-        sys.executable,
-        "-m",
-        "policy_engine",
-        "check",
-        "--policies",
-        str(PACK),
-        "--positions",
-        str(book / "positions.parquet"),
-        "--accounts",
-        str(book / "accounts.parquet"),
-        "--output",
-        str(out),
-        "--quiet",
-        *extra,
-    ]
+    cmd = check_command(book / "positions.parquet", book / "accounts.parquet", out, *extra)
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 1, proc.stderr  # breaches found
     findings = json.loads(out.read_text())["findings"]

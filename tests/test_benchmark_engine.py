@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import generate
+from benchmarks.measure import check_command
 from policy_engine import api, progress
 from policy_engine.evaluate import sort_findings
 from policy_engine.output import document, json_array
@@ -95,21 +96,7 @@ def test_stage_timings_for_benchmarks(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_check_records_its_stages(tmp_path: Path) -> None:
     book = generate.generate(200, tmp_path / "book")
     env = {"POLICY_ENGINE_TIMINGS": str(tmp_path / "t.json"), "PATH": "/usr/bin:/bin"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "policy_engine",
-        "check",
-        "--policies",
-        str(ROOT / "benchmarks/policies/reference.yaml"),
-        "--positions",
-        str(book / "positions.parquet"),
-        "--accounts",
-        str(book / "accounts.parquet"),
-        "--output",
-        str(tmp_path / "f.json"),
-        "--quiet",
-    ]
+    cmd = check_command(book / "positions.parquet", book / "accounts.parquet", tmp_path / "f.json")
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     assert proc.returncode == 1 and proc.stderr == ""  # no progress line: stderr is not a terminal
     stages = json.loads((tmp_path / "t.json").read_text())

@@ -5,13 +5,13 @@ a hive-partitioned dataset; a bad book leaves no output and reports the in-memor
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from benchmarks import generate
+from benchmarks.measure import check_command
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "benchmarks" / "policies" / "reference.yaml"
@@ -22,22 +22,7 @@ KEY = ["policy_id", "rule_id", "check", "account_id", "position_id"]
 def check(
     policies: Path, positions: Path, accounts: Path, out: Path, *extra: str
 ) -> subprocess.CompletedProcess[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "policy_engine",
-        "check",
-        "--policies",
-        str(policies),
-        "--positions",
-        str(positions),
-        "--accounts",
-        str(accounts),
-        "--output",
-        str(out),
-        "--quiet",
-        *extra,
-    ]
+    cmd = check_command(positions, accounts, out, *extra, policies=policies)
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
 
 
