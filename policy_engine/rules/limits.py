@@ -13,7 +13,7 @@ A limit value in a policy is one of:
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import polars as pl
 
@@ -101,18 +101,24 @@ def _profile_expr(named: Mapping[str, float], default: float | None) -> pl.Expr:
     return expr.otherwise(otherwise)
 
 
+def _by_band(
+    bands: tuple[VolatilityBand, ...], unknown: str | None, value: Callable[[str | None], pl.Expr], vol: pl.Expr
+) -> pl.Expr:
+    """``value(tier)`` for each position's volatility tier, decided on the volatility number: the
+    first band whose ``below`` it is under (the last band is open-ended); a null volatility, or one
+    above every closed band, takes ``value(unknown)``."""
+    expr: Any = pl.when(vol.is_null()).then(value(unknown))
+    for band in bands:
+        expr = expr.when(vol.is_not_null() if band.below is None else vol < band.below).then(value(band.name))
+    return expr.otherwise(value(unknown))
+
+
 def tier_expr(bands: tuple[VolatilityBand, ...], unknown: str | None, vol: pl.Expr | None = None) -> pl.Expr:
     """The volatility tier name of each position; null volatility goes to ``unknown``.
 
     ``unknown=None`` leaves it null so the caller can apply the strictest limit.
     """
-    v = pl.col(VOLATILITY) if vol is None else vol
-    expr: pl.Expr | pl.When | pl.Then | None = None
-    for band in bands:
-        cond = v.is_not_null() if band.below is None else v < band.below
-        expr = pl.when(cond).then(pl.lit(band.name)) if expr is None else expr.when(cond).then(pl.lit(band.name))
-    assert expr is not None
-    return expr.otherwise(pl.lit(unknown, dtype=pl.String))  # type: ignore[union-attr]
+    return _by_band(bands, unknown, lambda name: pl.lit(name, dtype=pl.String), pl.col(VOLATILITY) if vol is None else vol)
 
 
 def _strictest(per_tier: Mapping[str, tuple[dict[str, float], float | None]]) -> tuple[dict[str, float], float | None]:
@@ -149,18 +155,12 @@ def limit_expr(value: Any, policy: Policy, unknown_tier: str | None = None) -> p
     per_tier = {name: _profile_values(v) for name, v in by_tier.items()}
     strictest = _strictest(per_tier)
 
-    def tier_limit(name: str | None) -> pl.Expr:
-        return _profile_expr(*per_tier.get(name, strictest)) if name is not None else _profile_expr(*strictest)
+    def tier_limit(name: str | None) -> pl.Expr:  # a tier the map does not name: the strictest
+        return _profile_expr(*(per_tier.get(name, strictest) if name is not None else strictest))
 
-    # The tier decided on the volatility number itself, not by building a tier name per position
-    # and comparing names: same bands, same order, same null handling as ``tier_expr``.
-    v = pl.col(VOLATILITY)
+    # the limit per tier directly, not a tier name per position compared with every tier's name
     unknown = unknown_tier or policy.unknown_volatility_tier
-    expr: Any = pl.when(v.is_null()).then(tier_limit(unknown))
-    for band in policy.volatility_tiers:
-        cond = v.is_not_null() if band.below is None else v < band.below
-        expr = expr.when(cond).then(tier_limit(band.name))
-    return expr.otherwise(tier_limit(unknown))
+    return _by_band(policy.volatility_tiers, unknown, tier_limit, pl.col(VOLATILITY))
 
 
 def unknown_tiers(value: Any, policy: Policy) -> list[str]:
