@@ -9,11 +9,10 @@ the shared frames (joins, derived metrics, flags) are computed once. docs/perfor
 
 from __future__ import annotations
 
-import hashlib
-import operator
 from dataclasses import dataclass
 
 import polars as pl
+import polars_hash as plh
 
 from policy_engine.compile import CompiledCheck
 from policy_engine.model import Severity
@@ -131,27 +130,16 @@ def _hit_frame(flags: pl.LazyFrame, compiled: tuple[CompiledCheck, ...]) -> pl.L
 
 
 ID_COLUMNS = ("policy_id", "rule_id", "check", "account_id", "position_id")
-_ID_BATCH = 1 << 20
-
-
-def _sha256_ids(keys: pl.Series) -> pl.Series:
-    """The first 16 hex digits of the sha256 of each key's UTF-8 text, without a Python loop:
-    hashlib is mapped over the keys in batches (few Python objects alive at a time)."""
-    binary = keys.cast(pl.Binary)
-    digest = operator.methodcaller("digest")
-    batches = (binary.slice(i, _ID_BATCH).to_list() for i in range(0, binary.len(), _ID_BATCH))
-    parts = [pl.Series(list(map(digest, map(hashlib.sha256, batch))), dtype=pl.Binary) for batch in batches]
-    digests = pl.concat(parts) if parts else pl.Series([], dtype=pl.Binary)
-    return digests.bin.encode("hex").str.slice(0, 16)
 
 
 def finding_id() -> pl.Expr:
-    """sha256 (stable across versions and platforms, unlike Polars' hash) over the identity of a
-    finding: ``policy, rule, check, account, position`` joined by U+001F (a missing position as
-    empty text); the same breach gets the same id on every run, whatever else changed. Computed
-    inside the plan, batch by batch, so the streaming engine can use it too."""
+    """The first 16 hex digits of the sha256 of a finding's identity: ``policy, rule, check, account,
+    position`` as UTF-8 text joined by U+001F (a missing position as empty text). The same breach gets
+    the same id on every run, whatever else changed. sha256 because it is stable across versions and
+    platforms, unlike Polars' ``hash``; computed by polars-hash inside the plan (native code, off the
+    GIL, on either engine), where hashlib needs a Python call per finding."""
     key = pl.concat_str([pl.col(c).cast(pl.String).fill_null("") for c in ID_COLUMNS], separator="\x1f")
-    return key.map_batches(_sha256_ids, return_dtype=pl.String, is_elementwise=True).alias("finding_id")
+    return plh.CryptographicHashingNameSpace(key).sha2_256().str.slice(0, 16).alias("finding_id")
 
 
 def _finding_ids(df: pl.DataFrame) -> pl.Series:

@@ -10,12 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from benchmarks import generate
 from benchmarks.measure import check_command
 from policy_engine import api, progress
-from policy_engine.evaluate import sort_findings
+from policy_engine.evaluate import finding_id, sort_findings
 from policy_engine.output import document, json_array
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +45,26 @@ def test_finding_ids_are_the_sha256_of_the_finding_identity(result: api.RunResul
         for r in rows
     ]
     assert result.findings.get_column("finding_id").to_list() == expected
+
+
+def test_finding_id_expression_is_sha256_for_any_text() -> None:
+    # non-ASCII and control characters, an account-scope finding's missing position, empty text;
+    # on both engines (the streaming mode computes ids inside its plan)
+    keys = pl.DataFrame(
+        {
+            "policy_id": ["risk", "risk", "", "risk"],
+            "rule_id": ["max-alloc", "R1-max-allocation", "", "r"],
+            "check": ["allocation", "allocation", "", "c"],
+            "account_id": ["Zoë 客户", "A1", "", "7"],
+            "position_id": ["p\t1", None, "", "42"],
+        }
+    )
+    expected = [
+        hashlib.sha256("\x1f".join("" if v is None else v for v in r).encode()).hexdigest()[:16]
+        for r in keys.iter_rows()
+    ]
+    assert keys.select(finding_id()).to_series().to_list() == expected
+    assert keys.lazy().select(finding_id()).collect(engine="streaming").to_series().to_list() == expected
 
 
 def test_json_document_is_written_without_a_python_copy_and_reads_back(
