@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
-from types import ModuleType
+import threading
+from types import FrameType, ModuleType
 
 from policy_engine import __version__
 from policy_engine.commands import check, gate, history, metrics, schema, validate
@@ -36,17 +38,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: a scheduler's timeout (Airflow, cron wrappers, CI) or a shutdown."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # Raised in the main thread (once Polars hands control back), so everything unwinds as on
+    # Ctrl-C: a history run is marked 'failed' instead of staying 'running', a half-written output
+    # file is removed, and the exit code is an error's.
+    raise Terminated(f"terminated by signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from policy_engine.errors import PolicyEngineError
 
+    handles_signals = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if handles_signals else None
     try:
         return int(args.run(args))
     except PolicyEngineError as exc:
         print(exc.render(), file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print("terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted", file=sys.stderr)
         return EXIT_ERROR
     except Exception as exc:  # fail closed: an unexpected error must never look like a pass
         if os.environ.get("POLICY_ENGINE_DEBUG"):
@@ -54,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"internal error: {type(exc).__name__}: {exc} (set POLICY_ENGINE_DEBUG=1 for a traceback)",
               file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        if handles_signals:  # main() may run inside another program (tests): give its handler back
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 if __name__ == "__main__":

@@ -122,3 +122,44 @@ def test_a_run_whose_outputs_cannot_be_written_is_not_complete(tmp_path) -> None
     assert run_cli(*base, "--output", str(tmp_path / "ok.json")).returncode == 1
     with sqlite3.connect(store) as con:
         assert sorted(r[0] for r in con.execute("SELECT status FROM runs")) == ["complete", "failed"]
+
+
+def test_a_run_stopped_by_sigterm_is_failed_not_left_running(tmp_path: Path) -> None:
+    # a scheduler's timeout (Airflow, `timeout`) sends SIGTERM; the run used to stay 'running'
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from benchmarks import generate
+    from tests.conftest import ROOT
+
+    book = generate.generate(5_000, tmp_path / "book")
+    store = tmp_path / "h.db"
+    # JSON to a pipe nobody reads: the run blocks writing its outputs, so it is surely 'running'
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "policy_engine", "check", "--policies", str(ROOT / "policies" / "core-risk.yaml"),
+         "--positions", str(book / "positions.parquet"), "--accounts", str(book / "accounts.parquet"),
+         "--history", str(store), "--format", "json", "--output", "-", "-q"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if store.exists():
+                with sqlite3.connect(store) as con:
+                    if con.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0]:
+                        break
+            time.sleep(0.02)
+        else:
+            pytest.fail("the run never started")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2, err
+    assert "terminated (SIGTERM)" in err and "internal error" not in err
+    with sqlite3.connect(store) as con:
+        rows = con.execute("SELECT status, error FROM runs").fetchall()
+    assert len(rows) == 1 and rows[0][0] == "failed" and "Terminated" in rows[0][1], rows

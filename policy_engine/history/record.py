@@ -3,7 +3,8 @@
 The end is ONE transaction: read the previous complete run of the scope, compare, insert this
 run's findings, per-rule counts and position states, mark it complete. Two runs that finish together
 queue on the write lock, so the second compares with the first. A run that raises is marked
-``failed``; a run that is killed stays ``running``: neither is ever read as a previous run.
+``failed`` (SIGTERM raises too: cli.py); a run that is killed outright stays ``running``: neither is
+ever read as a previous run.
 """
 
 from __future__ import annotations
