@@ -45,16 +45,33 @@ class Terminated(KeyboardInterrupt):
 def _terminate(signum: int, frame: FrameType | None) -> None:
     # Raised in the main thread (once Polars hands control back), so everything unwinds as on
     # Ctrl-C: a history run is marked 'failed' instead of staying 'running', a half-written output
-    # file is removed, and the exit code is an error's.
+    # file is removed, and the exit code is an error's. A second SIGTERM is ignored, so it cannot
+    # interrupt that clean-up.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise Terminated(f"terminated by signal {signum}")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # A SIGTERM that an invoking process chose to ignore stays ignored; main() may run inside
+    # another program (tests) or outside the main thread, so the previous handler is given back.
+    handles_signals = (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN
+    )
+    previous = signal.signal(signal.SIGTERM, _terminate) if handles_signals else None
+    try:
+        return _run(args)
+    except KeyboardInterrupt:  # a signal while an error was being reported: still an error, never 0 or 1
+        return EXIT_ERROR
+    finally:
+        if handles_signals:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     from policy_engine.errors import PolicyEngineError
 
-    handles_signals = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if handles_signals else None
     try:
         return int(args.run(args))
     except PolicyEngineError as exc:
@@ -69,10 +86,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"internal error: {type(exc).__name__}: {exc} (set POLICY_ENGINE_DEBUG=1 for a traceback)",
               file=sys.stderr)
         return EXIT_ERROR
-    finally:
-        if handles_signals:  # main() may run inside another program (tests): give its handler back
-            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -49,7 +49,7 @@ def test_finding_ids_are_the_sha256_of_the_finding_identity(result: api.RunResul
 
 def test_finding_id_expression_is_sha256_for_any_text() -> None:
     # non-ASCII and control characters, an account-scope finding's missing position, empty text;
-    # on both engines (the streaming mode computes ids inside its plan)
+    # on both engines (the ids are computed inside the plan)
     keys = pl.DataFrame(
         {
             "policy_id": ["risk", "risk", "", "risk"],

@@ -147,10 +147,12 @@ def test_a_run_stopped_by_sigterm_is_failed_not_left_running(tmp_path: Path) -> 
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            if store.exists():
-                with sqlite3.connect(store) as con:
+            try:
+                with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as con:
                     if con.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0]:
                         break
+            except sqlite3.Error:  # the store or its tables are not there yet
+                pass
             time.sleep(0.02)
         else:
             pytest.fail("the run never started")
