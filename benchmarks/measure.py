@@ -133,15 +133,26 @@ def engine_eval(data: Path) -> Callable[[], int]:
 
 
 def engine_plan(data: Path, engine: str = "in-memory") -> Callable[[], int]:
-    from policy_engine import api, evaluate
+    from policy_engine import api
     from policy_engine.compile import compile_pack
 
     pack, inputs = _engine_inputs(data)
 
     def run() -> int:
-        compiled = compile_pack(pack)
-        flags = evaluate._flag_frame(api.base_frame(inputs, pack.settings, keep_order=False), compiled)
-        frames = [
+        base = api.base_frame(inputs, pack.settings, keep_order=False)
+        return compiled_plan(base, compile_pack(pack)).collect(engine=engine).height  # type: ignore[arg-type]
+
+    return run
+
+
+def compiled_plan(base: pl.LazyFrame, compiled: tuple) -> pl.LazyFrame:  # type: ignore[type-arg]
+    """The work the hand-written query does, out of the engine's compiled checks: every check's
+    flags, then the breaching (rule_id, position_id) rows with observed value and limit."""
+    from policy_engine import evaluate
+
+    flags = evaluate._flag_frame(base, compiled)
+    return pl.concat(
+        [
             evaluate._with_values(flags.filter(pl.col(evaluate._flag(i, "breached"))), c).select(
                 pl.lit(c.rule.id).alias("rule_id"),
                 "position_id",
@@ -150,9 +161,7 @@ def engine_plan(data: Path, engine: str = "in-memory") -> Callable[[], int]:
             )
             for i, c in enumerate(compiled)
         ]
-        return pl.concat(frames).collect(engine=engine).height  # type: ignore[arg-type]
-
-    return run
+    )
 
 
 def engine_plan_streaming(data: Path) -> Callable[[], int]:

@@ -21,7 +21,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import generate  # noqa: E402
-from benchmarks.measure import PACK  # noqa: E402
+from benchmarks.measure import PACK, compiled_plan  # noqa: E402
 from benchmarks.peers import polars_query  # noqa: E402
 from policy_engine import api, evaluate  # noqa: E402
 from policy_engine.compile import compile_pack  # noqa: E402
@@ -53,18 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     base = api.base_frame(inputs, pack.settings, keep_order=False)
 
     def plan(checks: tuple) -> pl.LazyFrame:  # type: ignore[type-arg]
-        flags = evaluate._flag_frame(base, checks)
-        return pl.concat(
-            [
-                evaluate._with_values(flags.filter(pl.col(evaluate._flag(i, "breached"))), c).select(
-                    pl.lit(c.rule.id).alias("rule_id"),
-                    "position_id",
-                    evaluate.OBSERVED.alias("observed"),
-                    evaluate.LIMIT.alias("limit"),
-                )
-                for i, c in enumerate(checks)
-            ]
-        )
+        return compiled_plan(base, checks)
 
     rows: list[tuple[str, tuple[float, float]]] = []
     rows.append(
