@@ -11,6 +11,7 @@ from typing import Mapping
 import polars as pl
 
 from policy_engine import __version__, progress
+from policy_engine.columns import ACCOUNT_KEY
 from policy_engine.compile import compile_pack, referenced_columns
 from policy_engine.data import Inputs, file_sha256, load_inputs
 from policy_engine.errors import DataError, Issue, UsageError
@@ -61,7 +62,10 @@ def base_frame(
 
     ``canonical_order`` sorts by account and position first (implies ``keep_order``); without
     ``keep_order`` rows may come out in any order (metrics.derive)."""
-    positions = inputs.positions.lazy()
+    frame = inputs.positions
+    if ACCOUNT_KEY in frame.columns and frame.get_column(ACCOUNT_KEY).null_count():
+        frame = frame.drop(ACCOUNT_KEY)  # rows added after validation: join on the text (columns.ACCOUNT_KEY)
+    positions = frame.lazy()
     if canonical_order:
         positions = positions.sort("account_id", "position_id")
     return derive(

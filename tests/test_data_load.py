@@ -89,6 +89,40 @@ def test_parquet_integer_ids_become_text(tmp_path: Path) -> None:
     assert frame["account_id"].to_list() == ["7", "8", "9"]
 
 
+def _allocation_findings(positions: Path, accounts: Path) -> list[tuple[str, str, float]]:
+    from policy_engine import api
+    from tests.test_gate_helpers import POLICY  # alloc: margin <= 5% of equity
+
+    findings = api.check(POLICY, positions, accounts).evaluation.findings
+    return findings.filter(pl.col("rule_id") == "alloc").select("account_id", "status", "observed").rows()
+
+
+@pytest.mark.parametrize("formats", [("parquet", "parquet"), ("parquet", "csv"), ("csv", "parquet")])
+def test_integer_account_ids_join_positions_to_their_own_accounts(tmp_path: Path, formats: tuple[str, str]) -> None:
+    # Accounts 7 (equity 100,000) and 70 (equity 1,000,000), one position each: 1 BTC @ 60,000 at
+    # 5x, margin 12,000. Allocation 12,000 / 100,000 = 0.12 > 5% for 7; 0.012 for 70. With both
+    # files' ids integers the join runs on the integers (columns.ACCOUNT_KEY); with one text, on text.
+    btc = {"symbol": "BTCUSDT", "side": "long", "quantity": 1.0, "entry_price": 60000.0,
+           "mark_price": 60000.0, "leverage": 5.0, "margin_mode": "isolated"}  # fmt: skip
+    positions = write(tmp_path / f"p.{formats[0]}", [dict(btc, account_id=70), dict(btc, account_id=7)])
+    accounts = write(
+        tmp_path / f"a.{formats[1]}", [{"account_id": 7, "equity": 100000.0}, {"account_id": 70, "equity": 1e6}]
+    )
+    inputs = load_inputs(positions, accounts)
+    assert inputs.accounts is not None
+    both_integer = formats == ("parquet", "parquet")
+    assert ("__account_key" in inputs.positions.columns) == (formats[0] == "parquet")
+    assert ("__account_key" in inputs.accounts.columns) == (formats[1] == "parquet")
+    assert inputs.positions.schema["account_id"] == pl.String
+    [(account, status, observed)] = _allocation_findings(positions, accounts)
+    assert (account, status) == ("7", "breach") and observed == pytest.approx(0.12, rel=1e-12)
+    if both_integer:  # the key never reaches the derived metrics or the findings
+        from policy_engine import api
+        from policy_engine.model import MetricSettings
+
+        assert "__account_key" not in api.base_frame(inputs, MetricSettings()).collect_schema().names()
+
+
 def test_csv_rows_keep_their_physical_line(tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     header = "account_id,symbol,side,quantity,entry_price,mark_price,leverage,note\n"

@@ -249,3 +249,16 @@ def test_duplicate_columns_are_reported(tmp_path: Path) -> None:
 def test_semicolon_separated_file_gets_a_hint(tmp_path: Path) -> None:
     issues = problems(csv(tmp_path, GOOD.replace(",", ";"), header=HEADER.replace(",", ";")))
     assert any("use ',' as separator" in i.message for i in issues)
+
+
+def test_unknown_integer_account_ids_are_found_on_the_integers(tmp_path: Path) -> None:
+    # both files store integer ids: the check runs on them (columns.ACCOUNT_KEY) and quotes their text
+    accounts = tmp_path / "a.parquet"
+    pl.DataFrame({"account_id": [1, 10], "equity": [100.0, 200.0]}).write_parquet(accounts)
+    row = {"symbol": "BTCUSDT", "side": "long", "quantity": 1.0, "entry_price": 10.0, "mark_price": 10.0,
+           "leverage": 2.0}  # fmt: skip
+    positions = tmp_path / "p.parquet"
+    pl.DataFrame([dict(row, account_id=i) for i in (10, 100, 1, 11)]).write_parquet(positions)
+    (issue,) = problems(positions, accounts)
+    assert (issue.where, issue.line) == ("account_id", 2)
+    assert issue.message == f"account not in {accounts} (got 100, 11); 2 rows: records 2, 4"

@@ -348,3 +348,24 @@ def test_untouched_positions_are_the_same_rows(tmp_path: Path) -> None:
     ).positions
     assert after.filter(pl.col("position_id") == "P1").equals(before.filter(pl.col("position_id") == "P1"))
     assert after.schema == before.schema
+
+
+def test_a_new_position_in_a_book_with_integer_account_ids_finds_its_account(tmp_path: Path) -> None:
+    # Parquet book and accounts with integer ids (the join then runs on columns.ACCOUNT_KEY). Account
+    # 7 has equity 100,000 and holds BTC on binance; a trade opens 1 BTC @ 61,000 at 5x on okx:
+    # M = 12,200, 12.2% of equity > 5%. A new row without the account's key would have no equity,
+    # and no allocation finding at all.
+    from policy_engine.gate.run import run_gate
+    from tests.test_gate_helpers import POLICY, finding, trades_file
+
+    book = pl.DataFrame([{**BTC, "account_id": 7, "leverage": 2.0, "isolated_margin": 3000.0}])
+    book.write_parquet(tmp_path / "book.parquet")
+    pl.DataFrame({"account_id": [7, 8], "equity": [100000.0, 5e6]}).write_parquet(tmp_path / "accounts.parquet")
+    trades = [{"account_id": "7", "symbol": "BTCUSDT", "side": "buy", "quantity": 1, "price": 61000,
+               "leverage": 5, "venue": "okx"}]  # fmt: skip
+    result = run_gate(
+        POLICY, tmp_path / "book.parquet", tmp_path / "accounts.parquet", None, [str(trades_file(tmp_path, trades))]
+    )
+    new = finding(result, "alloc", "7:okx:BTCUSDT:long:isolated")
+    assert (new["account_id"], new["status"]) == ("7", "breach")
+    assert new["observed"] == pytest.approx(12200 / 100000, rel=1e-12)

@@ -11,7 +11,7 @@ from typing import Mapping
 
 import polars as pl
 
-from policy_engine.columns import ACCOUNT_COLUMNS, POSITION_COLUMNS, Column
+from policy_engine.columns import ACCOUNT_COLUMNS, ACCOUNT_KEY, POSITION_COLUMNS, Column
 from policy_engine.data.issues import Check, row_issues
 from policy_engine.data.read import ROW, SOURCE, Table, did_you_mean
 from policy_engine.errors import Issue
@@ -190,12 +190,14 @@ def typing_plan(
             elif col.positive:
                 checks.append(Check(label, "must be > 0", finite & (value <= 0), shown))
     ours = {c.name for c in columns}
-    extras = [c for c in raw.columns if c not in ours and c not in (ROW, SOURCE)]
+    extras = [c for c in raw.columns if c not in ours and c not in (ROW, SOURCE, ACCOUNT_KEY)]
     values: list[pl.Expr | str] = [
         pl.col(f"__value_{c.name}").alias(c.name) if c.name in raw.columns
         else pl.lit(None, dtype=DTYPES[c.type]).alias(c.name)
         for c in columns
     ]  # fmt: skip
+    if "account_id" in ours and "account_id" in raw.columns and raw.schema["account_id"].is_integer():
+        values.append(pl.col("account_id").alias(ACCOUNT_KEY))  # the join key (columns.ACCOUNT_KEY)
     return issues, work, checks, [*values, *extras, ROW, SOURCE]
 
 
