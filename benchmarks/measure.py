@@ -146,11 +146,12 @@ def engine_plan(data: Path, engine: str = "in-memory") -> Callable[[], int]:
 
 
 def compiled_plan(base: pl.LazyFrame, compiled: tuple) -> pl.LazyFrame:  # type: ignore[type-arg]
-    """The work the hand-written query does, out of the engine's compiled checks: every check's
-    flags, then the breaching (rule_id, position_id) rows with observed value and limit."""
+    """The work the hand-written query does, out of the engine's compiled checks, in the shape of
+    the engine's evaluation: every check's flags, the positions some check breached, and from them
+    each check's breaching (rule_id, position_id) rows with observed value and limit."""
     from policy_engine import evaluate
 
-    flags = evaluate._flag_frame(base, compiled)
+    flags = evaluate._flag_frame(base, compiled).filter(evaluate.hit(compiled, near=False))
     return pl.concat(
         [
             evaluate._with_values(flags.filter(pl.col(evaluate._flag(i, "breached"))), c).select(

@@ -118,15 +118,19 @@ def _coverage_frame(flags: pl.LazyFrame, compiled: tuple[CompiledCheck, ...]) ->
     return flags.select(aggs) if aggs else flags.select(pl.len().alias("n")).head(0)
 
 
+def hit(compiled: tuple[CompiledCheck, ...], near: bool = True) -> pl.Expr:
+    """Whether some check breached (or, with ``near``, came near) on the position, over the flags."""
+    return pl.any_horizontal(
+        pl.col(_flag(i, what)) for i, c in enumerate(compiled)
+        for what in (("breached", "near") if near and c.check.near is not None else ("breached",))
+    )  # fmt: skip
+
+
 def _hit_frame(flags: pl.LazyFrame, compiled: tuple[CompiledCheck, ...]) -> pl.LazyFrame:
     """The flagged positions only (breached or near for some check), with the coverage counts of all
     positions riding along as constant columns. This is the frame every check's findings are built
     from, so the plan keeps a few tens of percent of the book in memory instead of all of it."""
-    hit = pl.any_horizontal(
-        pl.col(_flag(i, what)) for i, c in enumerate(compiled)
-        for what in (("breached", "near") if c.check.near is not None else ("breached",))
-    )  # fmt: skip
-    return flags.with_columns(_coverage_aggs(compiled)).filter(hit)
+    return flags.with_columns(_coverage_aggs(compiled)).filter(hit(compiled))
 
 
 ID_COLUMNS = ("policy_id", "rule_id", "check", "account_id", "position_id")
