@@ -11,7 +11,6 @@ from typing import Mapping
 import polars as pl
 
 from policy_engine import __version__, progress
-from policy_engine.columns import ACCOUNT_KEY
 from policy_engine.compile import compile_pack, referenced_columns
 from policy_engine.data import Inputs, file_sha256, load_inputs
 from policy_engine.errors import DataError, Issue, UsageError
@@ -62,15 +61,12 @@ def base_frame(
 
     ``canonical_order`` sorts by account and position first (implies ``keep_order``); without
     ``keep_order`` rows may come out in any order (metrics.derive)."""
-    frame = inputs.positions
-    if ACCOUNT_KEY in frame.columns and frame.get_column(ACCOUNT_KEY).null_count():
-        frame = frame.drop(ACCOUNT_KEY)  # rows added after validation: join on the text (columns.ACCOUNT_KEY)
-    positions = frame.lazy()
+    positions, accounts = inputs.keyed_frames()
     if canonical_order:
         positions = positions.sort("account_id", "position_id")
     return derive(
         positions,
-        None if inputs.accounts is None else inputs.accounts.lazy(),
+        accounts,
         settings,
         None if inputs.volatility is None else inputs.volatility.lazy(),
         inputs.brackets,

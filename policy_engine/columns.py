@@ -74,10 +74,10 @@ DERIVED_COLUMNS: tuple[Column, ...] = (
 
 # The file's integer account ids, kept beside their text by validation (data/validate.py) when a
 # file stores them as integers: joining positions to accounts on integers instead of text takes a
-# third of the time at 1e7 positions (benchmarks/README.md). Only validation writes it, the join in
-# metrics.derive reads it (when both sides carry it, with one dtype) and drops it. Code that adds
-# position rows drops it first (gate/project.py); api.base_frame ignores a key with nulls.
-ACCOUNT_KEY = "__account_key"
+# third of the time at 1e7 positions (benchmarks/README.md). Upper case, so no user column can
+# have the name (read.normalise_name lowers every header). load_inputs moves the keys out of the
+# frames into Inputs.account_keys; metrics.derive joins on them when both sides carry one dtype.
+ACCOUNT_KEY = "__ACCOUNT_KEY"
 
 KNOWN_COLUMNS: frozenset[str] = frozenset(
     c.name for c in (*POSITION_COLUMNS, *ACCOUNT_COLUMNS, *DERIVED_COLUMNS)

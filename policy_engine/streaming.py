@@ -30,7 +30,8 @@ import polars as pl
 from policy_engine import progress
 from policy_engine.api import ACCOUNT_AGGREGATES, base_frame
 from policy_engine.compile import compile_pack, referenced_columns
-from policy_engine.data import Inputs
+from policy_engine.columns import ACCOUNT_KEY
+from policy_engine.data import Inputs, validated_inputs
 from policy_engine.data.issues import Check
 from policy_engine.data.stream import TypedScan, has_duplicate_ids, issues, typed_scan
 from policy_engine.errors import DataError, Issue, UsageError
@@ -55,7 +56,8 @@ class StreamResult:
 def _accounts(
     accounts: str | Path | None, market: str | Path | None, column_map: Mapping[str, str] | None
 ) -> Inputs:
-    """Accounts and market data, small enough for memory: validated by the in-memory loader."""
+    """Accounts and market data, small enough for memory: validated by the in-memory loader. The
+    accounts keep their key column (columns.ACCOUNT_KEY): each chunk's validated_inputs takes it."""
     from policy_engine.data.market import Market, load_market
     from policy_engine.data.read import read
     from policy_engine.data.validate import check_accounts
@@ -131,7 +133,7 @@ def check(
             ]
         )
     with progress.stage("validating", f"{total:,} positions"):
-        names = scan_.positions().collect_schema().names()
+        names = [n for n in scan_.positions().collect_schema().names() if n != ACCOUNT_KEY]
         problems = profile_issues(pack, acc.accounts, str(accounts)) + column_issues(
             pack, names, str(positions)
         )
@@ -189,7 +191,7 @@ def _evaluate_chunks(
         )  # an empty book: its header
         for k, lf in enumerate(chunks):
             frame = lf.collect(engine="streaming")
-            inputs = Inputs(frame, acc.accounts, acc.volatility, acc.brackets, acc.files)
+            inputs = validated_inputs(frame, acc.accounts, acc.volatility, acc.brackets, acc.files)
             result = evaluate(base_frame(inputs, pack.settings, keep_order=False), compiled)
             findings = result.findings.select(FINDING_COLUMNS)
             if fmt == "csv":

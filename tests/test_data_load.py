@@ -110,17 +110,55 @@ def test_integer_account_ids_join_positions_to_their_own_accounts(tmp_path: Path
     )
     inputs = load_inputs(positions, accounts)
     assert inputs.accounts is not None
-    both_integer = formats == ("parquet", "parquet")
-    assert ("__account_key" in inputs.positions.columns) == (formats[0] == "parquet")
-    assert ("__account_key" in inputs.accounts.columns) == (formats[1] == "parquet")
+    assert (inputs.account_keys is not None) == (formats == ("parquet", "parquet"))
     assert inputs.positions.schema["account_id"] == pl.String
     [(account, status, observed)] = _allocation_findings(positions, accounts)
     assert (account, status) == ("7", "breach") and observed == pytest.approx(0.12, rel=1e-12)
-    if both_integer:  # the key never reaches the derived metrics or the findings
-        from policy_engine import api
-        from policy_engine.model import MetricSettings
+    # the key is in no frame a caller sees: not the inputs, not the derived metrics
+    from policy_engine import api
+    from policy_engine.model import MetricSettings
 
-        assert "__account_key" not in api.base_frame(inputs, MetricSettings()).collect_schema().names()
+    names = [*inputs.positions.columns, *inputs.accounts.columns]
+    names += api.base_frame(inputs, MetricSettings()).collect_schema().names()
+    assert not [n for n in names if "key" in n.lower()]
+
+
+def test_edited_inputs_join_on_their_text_not_on_the_files_keys(tmp_path: Path) -> None:
+    # dataclasses.replace() leaves the keys behind: position 1 moved from account 7 (equity
+    # 100,000) to "70" (equity 1,000,000) has allocation 12,000 / 1,000,000 = 1.2%, not 12%
+    from dataclasses import replace
+
+    from policy_engine import api
+    from policy_engine.model import MetricSettings
+
+    btc = {"position_id": "P1", "account_id": 7, "symbol": "BTCUSDT", "side": "long", "quantity": 1.0,
+           "entry_price": 60000.0, "mark_price": 60000.0, "leverage": 5.0}  # fmt: skip
+    positions = write(tmp_path / "p.parquet", [btc])
+    accounts = write(tmp_path / "a.parquet", [{"account_id": 7, "equity": 1e5}, {"account_id": 70, "equity": 1e6}])
+    inputs = load_inputs(positions, accounts)
+    assert inputs.account_keys is not None
+    moved = replace(inputs, positions=inputs.positions.with_columns(account_id=pl.lit("70")))
+    assert moved.account_keys is None
+    base = api.base_frame(moved, MetricSettings()).collect()
+    assert base.select("account_id", "equity", "allocation").rows() == [("70", 1e6, pytest.approx(0.012))]
+
+
+@pytest.mark.parametrize("name", ["p.csv", "p.parquet"])
+def test_a_users_column_named_like_the_key_is_kept_and_usable(tmp_path: Path, name: str) -> None:
+    from policy_engine import api
+
+    rows = [dict(r, account_id=i, __account_key=v) for i, (r, v) in enumerate(zip(ROWS, ["ok", "bad", "ok"]), 1)]
+    accounts = write(tmp_path / f"a.{name.split('.')[1]}", [{"account_id": i, "equity": 1e9} for i in (1, 2, 3)])
+    inputs = load_inputs(write(tmp_path / name, rows), accounts)
+    assert inputs.positions.get_column("__account_key").to_list() == ["ok", "bad", "ok"]
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        'id: t\nversion: "1"\ndescription: t\nowner: t\ncolumns: [__account_key]\nrules:\n'
+        "  - {id: k, kind: expression, severity: warning,\n"
+        "     params: {require: \"__account_key == 'ok'\", observed: leverage, message: flagged}}\n"
+    )
+    findings = api.check(policy, tmp_path / name, accounts).evaluation.findings
+    assert findings.select("account_id", "rule_id").rows() == [("2", "k")]
 
 
 def test_csv_rows_keep_their_physical_line(tmp_path: Path) -> None:

@@ -351,10 +351,10 @@ def test_untouched_positions_are_the_same_rows(tmp_path: Path) -> None:
 
 
 def test_a_new_position_in_a_book_with_integer_account_ids_finds_its_account(tmp_path: Path) -> None:
-    # Parquet book and accounts with integer ids (the join then runs on columns.ACCOUNT_KEY). Account
-    # 7 has equity 100,000 and holds BTC on binance; a trade opens 1 BTC @ 61,000 at 5x on okx:
-    # M = 12,200, 12.2% of equity > 5%. A new row without the account's key would have no equity,
-    # and no allocation finding at all.
+    # Parquet book and accounts with integer ids (loaded with Inputs.account_keys). Account 7 has
+    # equity 100,000 and holds BTC on binance; a trade opens 1 BTC @ 61,000 at 5x on okx:
+    # M = 12,200, 12.2% of equity > 5%. Had the projected book kept the file's keys, the new row
+    # would have none: no equity, and no allocation finding at all.
     from policy_engine.gate.run import run_gate
     from tests.test_gate_helpers import POLICY, finding, trades_file
 

@@ -190,7 +190,7 @@ def typing_plan(
             elif col.positive:
                 checks.append(Check(label, "must be > 0", finite & (value <= 0), shown))
     ours = {c.name for c in columns}
-    extras = [c for c in raw.columns if c not in ours and c not in (ROW, SOURCE, ACCOUNT_KEY)]
+    extras = [c for c in raw.columns if c not in ours and c not in (ROW, SOURCE)]
     values: list[pl.Expr | str] = [
         pl.col(f"__value_{c.name}").alias(c.name) if c.name in raw.columns
         else pl.lit(None, dtype=DTYPES[c.type]).alias(c.name)

@@ -24,7 +24,6 @@ from typing import Any
 
 import polars as pl
 
-from policy_engine.columns import ACCOUNT_KEY
 from policy_engine.data.read import ROW, SOURCE
 from policy_engine.errors import DataError, Issue
 
@@ -55,7 +54,6 @@ def project(
     the holder with the smallest position id, so the result does not depend on the book's row
     order; its volatility comes from the market data when that has the symbol, else from that holder.
     """
-    book = book.drop(ACCOUNT_KEY, strict=False)  # new rows would have none (columns.ACCOUNT_KEY)
     keys = trades.select("account_id", "symbol").unique()
     touched = book.join(keys, on=["account_id", "symbol"], how="semi")
     symbols = (
