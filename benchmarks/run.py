@@ -107,7 +107,8 @@ def run_once(task: str, data: Path, scratch: Path) -> dict[str, float]:
     return {
         "seconds": result["seconds"],
         "cpu": result["cpu"],
-        "rss": rss_mib,
+        # the process's peak: resetting the run's high-water mark reset ru_maxrss too
+        "rss": max(rss_mib, result.get("setup_peak_mib") or 0.0),
         "run_rss": float("nan") if run_rss is None else run_rss,
         "rows": result["rows"],
     }
