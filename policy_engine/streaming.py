@@ -29,8 +29,8 @@ import polars as pl
 
 from policy_engine import progress
 from policy_engine.api import ACCOUNT_AGGREGATES, base_frame
-from policy_engine.compile import compile_pack, referenced_columns
 from policy_engine.columns import ACCOUNT_KEY
+from policy_engine.compile import compile_pack, referenced_columns
 from policy_engine.data import Inputs, validated_inputs
 from policy_engine.data.issues import Check
 from policy_engine.data.stream import TypedScan, has_duplicate_ids, issues, typed_scan

@@ -24,7 +24,7 @@ from policy_engine.data.read import Table, read, read_table
 from policy_engine.data.validate import check_accounts, check_positions
 from policy_engine.errors import DataError, Issue
 
-__all__ = ["AccountKeys", "Inputs", "validated_inputs", "file_sha256", "load_column_map", "load_inputs", "read_table"]
+__all__ = ["AccountKeys", "Inputs", "file_sha256", "load_column_map", "load_inputs", "read_table", "validated_inputs"]
 
 T = TypeVar("T")
 
