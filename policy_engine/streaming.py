@@ -92,8 +92,15 @@ def _refuse_unsupported(pack: PolicyPack, compiled: tuple[Any, ...]) -> None:
                 *(f"column {a} (an account aggregate)" for a in aggregates),
             ]
         )
+        # the policies to leave out for a streaming run (the rest of the pack streams)
+        needs = sorted({
+            c.policy.source.file if c.policy.source is not None else f"policy {c.policy.id}"
+            for c in compiled
+            if c.check.scope == "account" or referenced_columns((c,)) & ACCOUNT_AGGREGATES
+        })  # fmt: skip
         raise UsageError(
-            f"--streaming evaluates positions one at a time and cannot run {what}: run without --streaming"
+            f"--streaming evaluates positions one at a time and cannot run {what}: run without --streaming, "
+            f"or stream the policies without them (they are in {', '.join(needs)}) and check those in memory"
         )
 
 

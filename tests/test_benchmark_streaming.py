@@ -117,6 +117,8 @@ def test_streaming_refuses_what_it_cannot_stream(book: Path, tmp_path: Path) -> 
         "--streaming",
     )  # account-limits.yaml: account aggregates
     assert proc.returncode == 2 and "run without --streaming" in proc.stderr, proc.stderr
+    # it names the file to leave out, and only that one: the rest of the pack streams
+    assert "account-limits.yaml" in proc.stderr and "core-risk.yaml" not in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("suffix", ["parquet", "csv"])
