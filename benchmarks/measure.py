@@ -24,6 +24,9 @@ Tasks (see README.md):
                  (rule, position) rows with observed value and limit, no messages, ids or sorting
   engine-plan-streaming
                  the same plan collected with the streaming engine
+  engine-verdicts, engine-verdicts-streaming
+                 the same plan without the observed value and limit: the hand-written query's
+                 output exactly, (rule, position) per breach; like for like with it
   engine-load    api's load and validation of the Parquet inputs (load_inputs)
 """
 
@@ -136,7 +139,7 @@ def engine_eval(data: Path) -> Callable[[], int]:
     return lambda: api.evaluate_inputs(pack, inputs).findings.height
 
 
-def engine_plan(data: Path, engine: str = "in-memory") -> Callable[[], int]:
+def engine_plan(data: Path, engine: str = "in-memory", values: bool = True) -> Callable[[], int]:
     from policy_engine import api
     from policy_engine.compile import compile_pack
 
@@ -144,33 +147,39 @@ def engine_plan(data: Path, engine: str = "in-memory") -> Callable[[], int]:
 
     def run() -> int:
         base = api.base_frame(inputs, pack.settings, keep_order=False)
-        return compiled_plan(base, compile_pack(pack)).collect(engine=engine).height  # type: ignore[arg-type]
+        plan = compiled_plan(base, compile_pack(pack), values)
+        return plan.collect(engine=engine).height  # type: ignore[arg-type]
 
     return run
 
 
-def compiled_plan(base: pl.LazyFrame, compiled: tuple) -> pl.LazyFrame:  # type: ignore[type-arg]
+def compiled_plan(base: pl.LazyFrame, compiled: tuple, values: bool = True) -> pl.LazyFrame:  # type: ignore[type-arg]
     """The work the hand-written query does, out of the engine's compiled checks, in the shape of
     the engine's evaluation: every check's flags, the positions some check breached, and from them
-    each check's breaching (rule_id, position_id) rows with observed value and limit."""
+    each check's breaching (rule_id, position_id) rows; with ``values``, also each breach's
+    observed value and limit (the numbers a finding carries, which the query does not compute)."""
     from policy_engine import evaluate
 
     flags = evaluate._flag_frame(base, compiled).filter(evaluate.hit(compiled, near=False))
-    return pl.concat(
-        [
-            evaluate._with_values(flags.filter(pl.col(evaluate._flag(i, "breached"))), c).select(
-                pl.lit(c.rule.id).alias("rule_id"),
-                "position_id",
-                evaluate.OBSERVED.alias("observed"),
-                evaluate.LIMIT.alias("limit"),
-            )
-            for i, c in enumerate(compiled)
-        ]
-    )
+    parts = []
+    for i, c in enumerate(compiled):
+        rows = flags.filter(pl.col(evaluate._flag(i, "breached")))
+        numbers = [evaluate.OBSERVED.alias("observed"), evaluate.LIMIT.alias("limit")] if values else []
+        rows = evaluate._with_values(rows, c) if values else rows
+        parts.append(rows.select(pl.lit(c.rule.id).alias("rule_id"), "position_id", *numbers))
+    return pl.concat(parts)
 
 
 def engine_plan_streaming(data: Path) -> Callable[[], int]:
     return engine_plan(data, engine="streaming")
+
+
+def engine_verdicts(data: Path) -> Callable[[], int]:
+    return engine_plan(data, values=False)
+
+
+def engine_verdicts_streaming(data: Path) -> Callable[[], int]:
+    return engine_plan(data, engine="streaming", values=False)
 
 
 def engine_load(data: Path) -> Callable[[], int]:
@@ -191,6 +200,8 @@ TASKS: dict[str, Callable[[Path], Callable[[], int]]] = {
     "engine-eval": engine_eval,
     "engine-plan": engine_plan,
     "engine-plan-streaming": engine_plan_streaming,
+    "engine-verdicts": engine_verdicts,
+    "engine-verdicts-streaming": engine_verdicts_streaming,
     "engine-load": engine_load,
 }
 

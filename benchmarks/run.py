@@ -44,6 +44,8 @@ DEFAULT_TASKS = (
     "polars-mem-streaming",
     "duckdb",
     "python",
+    "engine-verdicts",
+    "engine-verdicts-streaming",
     "engine-plan",
     "engine-plan-streaming",
     "engine-eval",
@@ -51,7 +53,10 @@ DEFAULT_TASKS = (
     "check",
     "check-streaming",
 )
-IN_MEMORY = {"polars-mem", "polars-mem-streaming", "engine-eval", "engine-plan", "engine-plan-streaming"}
+IN_MEMORY = {
+    "polars-mem", "polars-mem-streaming", "engine-eval", "engine-plan", "engine-plan-streaming",
+    "engine-verdicts", "engine-verdicts-streaming",
+}  # fmt: skip
 # The bar: the faster (median) of the hand-written query's two engines, with the same input.
 REFERENCES = {True: ("polars-mem", "polars-mem-streaming"), False: ("polars", "polars-streaming")}
 LABELS = {
@@ -64,6 +69,8 @@ LABELS = {
     "python": "plain Python loop (Parquet in)",
     "engine-plan": "engine: compiled plan, breaches + observed/limit (in memory)",
     "engine-plan-streaming": "engine: compiled plan, breaches + observed/limit (in memory), streaming engine",
+    "engine-verdicts": "engine: compiled plan, breaches only, the query's output (in memory)",
+    "engine-verdicts-streaming": "engine: compiled plan, breaches only, the query's output (in memory), streaming engine",
     "engine-eval": "engine: evaluate_inputs, full findings (in memory)",
     "engine-load": "engine: load + validate Parquet inputs",
     "check": "engine: `policy-engine check` Parquet -> JSON (whole command)",
