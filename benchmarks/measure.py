@@ -2,13 +2,14 @@
 
     python -m benchmarks.measure TASK DATA_DIR
 
-Prints one JSON line: {"task", "seconds", "cpu", "rows", "setup_peak_mib", "run_peak_mib"}. Untimed setup (loading the data
-into memory for the in-memory tasks) happens before the clock starts; the process's peak RSS, read by the
-parent with os.wait4, includes it. So that a setup's own peak (validating the inputs peaks higher than
-the engine's plan over them) is not taken for the timed work's, ``run_peak_mib`` is the peak RSS of the
-timed run alone: the kernel's high-water mark (VmHWM) is reset to the current RSS just before it
-(Linux, /proc/self/clear_refs), so it still counts the data held in memory. The reset also resets
-the ``ru_maxrss`` the parent reads, so ``setup_peak_mib`` (the mark before the reset) is reported too.
+Prints one JSON line: {"task", "seconds", "cpu", "rows", "setup_peak_mib", "run_peak_mib"}. Untimed
+setup (loading the data into memory for the in-memory tasks) happens before the clock starts; the
+process's peak RSS, read by the parent with os.wait4, includes it. So that a setup's own peak
+(validating the inputs peaks higher than the engine's plan over them) is not taken for the timed work's,
+``run_peak_mib`` is the peak RSS of the timed run alone: the kernel's high-water mark (VmHWM) is reset
+to the current RSS just before it (Linux, /proc/self/clear_refs), so it still counts the data held in
+memory. The reset also resets the ``ru_maxrss`` the parent reads, so ``setup_peak_mib`` (the mark before
+the reset) is reported too.
 
 Tasks (see README.md):
   floor          one Polars pass over the same Parquet columns, a trivial aggregate
@@ -153,7 +154,9 @@ def engine_plan(data: Path, engine: str = "in-memory", values: bool = True) -> C
     return run
 
 
-def compiled_plan(base: pl.LazyFrame, compiled: tuple, values: bool = True) -> pl.LazyFrame:  # type: ignore[type-arg]
+def compiled_plan(
+    base: pl.LazyFrame, compiled: tuple, values: bool = True  # type: ignore[type-arg]
+) -> pl.LazyFrame:
     """The work the hand-written query does, out of the engine's compiled checks, in the shape of
     the engine's evaluation: every check's flags, the positions some check breached, and from them
     each check's breaching (rule_id, position_id) rows; with ``values``, also each breach's
@@ -163,9 +166,10 @@ def compiled_plan(base: pl.LazyFrame, compiled: tuple, values: bool = True) -> p
     flags = evaluate._flag_frame(base, compiled).filter(evaluate.hit(compiled, near=False))
     parts = []
     for i, c in enumerate(compiled):
-        rows = flags.filter(pl.col(evaluate._flag(i, "breached")))
-        numbers = [evaluate.OBSERVED.alias("observed"), evaluate.LIMIT.alias("limit")] if values else []
-        rows = evaluate._with_values(rows, c) if values else rows
+        rows, numbers = flags.filter(pl.col(evaluate._flag(i, "breached"))), []
+        if values:
+            rows = evaluate._with_values(rows, c)
+            numbers = [evaluate.OBSERVED.alias("observed"), evaluate.LIMIT.alias("limit")]
         parts.append(rows.select(pl.lit(c.rule.id).alias("rule_id"), "position_id", *numbers))
     return pl.concat(parts)
 

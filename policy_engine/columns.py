@@ -6,6 +6,7 @@ stage and the expression language agree. Types: "str", "float", "int".
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -78,6 +79,13 @@ DERIVED_COLUMNS: tuple[Column, ...] = (
 # have the name (read.normalise_name lowers every header). load_inputs moves the keys out of the
 # frames into Inputs.account_keys; metrics.derive joins on them when both sides carry one dtype.
 ACCOUNT_KEY = "__ACCOUNT_KEY"
+
+
+def joins_on_account_key(positions: Mapping[str, object], accounts: Mapping[str, object]) -> bool:
+    """Whether positions and accounts (their schemas) both carry ACCOUNT_KEY, with one dtype: only
+    then do the integers match exactly the rows their text would."""
+    both = ACCOUNT_KEY in positions and ACCOUNT_KEY in accounts
+    return both and positions[ACCOUNT_KEY] == accounts[ACCOUNT_KEY]
 
 KNOWN_COLUMNS: frozenset[str] = frozenset(
     c.name for c in (*POSITION_COLUMNS, *ACCOUNT_COLUMNS, *DERIVED_COLUMNS)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from policy_engine.columns import ACCOUNT_COLUMNS, ACCOUNT_KEY, POSITION_COLUMNS
+from policy_engine.columns import ACCOUNT_COLUMNS, ACCOUNT_KEY, POSITION_COLUMNS, joins_on_account_key
 from policy_engine.model import DEFAULT_VOLATILITY_TIERS, MetricSettings
 from policy_engine.rules.limits import tier_expr
 
@@ -43,15 +43,6 @@ def _ensure_columns(lf: pl.LazyFrame, columns: tuple) -> pl.LazyFrame:  # type: 
     have = set(lf.collect_schema().names())
     missing = [pl.lit(None, dtype=_TYPES[c.type]).alias(c.name) for c in columns if c.name not in have]
     return lf.with_columns(missing) if missing else lf
-
-
-def _account_key(positions: pl.LazyFrame, accounts: pl.LazyFrame) -> str:
-    """The column to join positions to accounts on: ACCOUNT_KEY, the files' integer ids, when both
-    sides carry it with the same dtype (an integer's text is unique to it, so the matches are the
-    text's), else the text ``account_id``."""
-    p, a = positions.collect_schema(), accounts.collect_schema()
-    same = ACCOUNT_KEY in p and ACCOUNT_KEY in a and p[ACCOUNT_KEY] == a[ACCOUNT_KEY]
-    return ACCOUNT_KEY if same else "account_id"
 
 
 def _binance_lp(margin: pl.Expr, mmr: pl.Expr, cum: pl.Expr) -> pl.Expr:
@@ -130,12 +121,12 @@ def derive(
     order = "left" if keep_order else "none"
     lf = _ensure_columns(positions, POSITION_COLUMNS)
     if accounts is not None:
-        key = _account_key(lf, accounts)
-        acc = _ensure_columns(accounts, ACCOUNT_COLUMNS).select(
-            *(c.name for c in ACCOUNT_COLUMNS if c.name != "account_id" or key == "account_id"),
-            *([key] if key == ACCOUNT_KEY else []),
-        )
-        drop = [c.name for c in ACCOUNT_COLUMNS if c.name != "account_id" and c.name in lf.collect_schema().names()]
+        # the files' integer ids when both sides have them (columns.ACCOUNT_KEY), else the text
+        on_key = joins_on_account_key(lf.collect_schema(), accounts.collect_schema())
+        key = ACCOUNT_KEY if on_key else "account_id"
+        fields = [c.name for c in ACCOUNT_COLUMNS if c.name != "account_id"]
+        acc = _ensure_columns(accounts, ACCOUNT_COLUMNS).select(key, *fields)
+        drop = [n for n in fields if n in lf.collect_schema().names()]
         lf = lf.drop(drop).join(acc, on=key, how="left", maintain_order=order)
     else:
         lf = _ensure_columns(lf, ACCOUNT_COLUMNS)

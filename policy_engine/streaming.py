@@ -83,9 +83,12 @@ def _accounts(
 
 
 def _refuse_unsupported(pack: PolicyPack, compiled: tuple[Any, ...]) -> None:
-    account_scope = sorted({c.rule.id for c in compiled if c.check.scope == "account"})
-    aggregates = sorted(referenced_columns(compiled) & ACCOUNT_AGGREGATES)
-    if account_scope or aggregates:
+    unsupported = tuple(
+        c for c in compiled if c.check.scope == "account" or referenced_columns((c,)) & ACCOUNT_AGGREGATES
+    )
+    if unsupported:
+        account_scope = sorted({c.rule.id for c in unsupported if c.check.scope == "account"})
+        aggregates = sorted(referenced_columns(unsupported) & ACCOUNT_AGGREGATES)
         what = ", ".join(
             [
                 *(f"rule {r} (one finding per account)" for r in account_scope),
@@ -95,8 +98,7 @@ def _refuse_unsupported(pack: PolicyPack, compiled: tuple[Any, ...]) -> None:
         # the policies to leave out for a streaming run (the rest of the pack streams)
         needs = sorted({
             c.policy.source.file if c.policy.source is not None else f"policy {c.policy.id}"
-            for c in compiled
-            if c.check.scope == "account" or referenced_columns((c,)) & ACCOUNT_AGGREGATES
+            for c in unsupported
         })  # fmt: skip
         raise UsageError(
             f"--streaming evaluates positions one at a time and cannot run {what}: run without --streaming, "

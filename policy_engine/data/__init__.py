@@ -16,7 +16,7 @@ from typing import Callable, Mapping, TypeVar
 import polars as pl
 
 from policy_engine import progress
-from policy_engine.columns import ACCOUNT_KEY
+from policy_engine.columns import ACCOUNT_KEY, joins_on_account_key
 from policy_engine.data.accounts import merge_accounts
 from policy_engine.data.files import file_sha256, load_column_map
 from policy_engine.data.market import Market, load_market
@@ -24,7 +24,10 @@ from policy_engine.data.read import Table, read, read_table
 from policy_engine.data.validate import check_accounts, check_positions
 from policy_engine.errors import DataError, Issue
 
-__all__ = ["AccountKeys", "Inputs", "file_sha256", "load_column_map", "load_inputs", "read_table", "validated_inputs"]
+__all__ = [
+    "AccountKeys", "Inputs", "file_sha256", "load_column_map", "load_inputs", "read_table",
+    "validated_inputs",
+]  # fmt: skip
 
 T = TypeVar("T")
 
@@ -55,7 +58,8 @@ class Inputs:
         keys = self.account_keys
         if self.accounts is None or keys is None:
             return self.positions.lazy(), None if self.accounts is None else self.accounts.lazy()
-        return self.positions.with_columns(keys.positions).lazy(), self.accounts.with_columns(keys.accounts).lazy()
+        positions = self.positions.with_columns(keys.positions)
+        return positions.lazy(), self.accounts.with_columns(keys.accounts).lazy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +81,8 @@ def validated_inputs(
     """Inputs from validated frames, whose account keys (if any) move out of the frames into
     Inputs.account_keys: kept when both frames have them with one dtype, dropped otherwise."""
     keys: AccountKeys | None = None
-    if accounts is not None and ACCOUNT_KEY in positions.columns and ACCOUNT_KEY in accounts.columns:
-        p_key, a_key = positions.get_column(ACCOUNT_KEY), accounts.get_column(ACCOUNT_KEY)
-        keys = AccountKeys(p_key, a_key) if p_key.dtype == a_key.dtype else None
+    if accounts is not None and joins_on_account_key(positions.schema, accounts.schema):
+        keys = AccountKeys(positions.get_column(ACCOUNT_KEY), accounts.get_column(ACCOUNT_KEY))
     positions = positions.drop(ACCOUNT_KEY, strict=False)
     accounts = None if accounts is None else accounts.drop(ACCOUNT_KEY, strict=False)
     inputs = Inputs(positions, accounts, volatility, brackets, files)
@@ -125,7 +128,8 @@ def load_inputs(
         market_data = _collect(lambda: load_market(market, column_map), issues) or market_data
     if issues:
         raise DataError(issues)
-    return validated_inputs(position_frame, account_frame, market_data.volatility, market_data.brackets, tuple(files))
+    market_frames = (market_data.volatility, market_data.brackets)
+    return validated_inputs(position_frame, account_frame, *market_frames, tuple(files))
 
 
 def _collect(step: Callable[[], T], issues: list[Issue]) -> T | None:

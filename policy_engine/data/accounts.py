@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from policy_engine.columns import ACCOUNT_COLUMNS, ACCOUNT_KEY
+from policy_engine.columns import ACCOUNT_COLUMNS, ACCOUNT_KEY, joins_on_account_key
 from policy_engine.data.issues import Check, row_issues
 from policy_engine.data.read import ROW, SOURCE, Table
 from policy_engine.data.validate import ACCOUNT_FIELDS, DTYPES
@@ -46,8 +46,7 @@ def merge_accounts(
     if accounts is not None and not inline:
         # nothing to merge: only check that every position's account is in the file (on the
         # integer ids when both files store integers: columns.ACCOUNT_KEY, four times faster)
-        same = ACCOUNT_KEY in positions.columns and positions.schema[ACCOUNT_KEY] == accounts.schema.get(ACCOUNT_KEY)
-        ids = pl.col(ACCOUNT_KEY) if same else _ACCOUNT
+        ids = pl.col(ACCOUNT_KEY) if joins_on_account_key(positions.schema, accounts.schema) else _ACCOUNT
         known_ids = accounts.get_column(ids.meta.output_name()).unique().implode()
         unknown = ids.is_not_null() & ~ids.is_in(known_ids)
         check = Check(table.label("account_id"), f"account not in {accounts_source}", unknown, _ACCOUNT)
