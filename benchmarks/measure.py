@@ -19,6 +19,7 @@ Tasks (see README.md):
                  the same two, collected with Polars' streaming engine (the default engine of
                  Polars 2) instead of the in-memory one: the faster of each pair is the bar
   duckdb         the DuckDB SQL, Parquet in (result materialised in DuckDB)
+  duckdb-mem     the same SQL over the files loaded into DuckDB's in-memory tables first (untimed)
   python         the plain Python loop, Parquet in
   engine-eval    api.evaluate_inputs on validated inputs in memory (findings: messages, ids, order)
   engine-plan    the engine's compiled plan alone on the same inputs: every check's flags and the breaching
@@ -118,6 +119,13 @@ def duckdb(data: Path) -> Callable[[], int]:
     return lambda: duckdb_sql.run(positions, accounts)
 
 
+def duckdb_mem(data: Path) -> Callable[[], int]:
+    from benchmarks.peers import duckdb_sql
+
+    con = duckdb_sql.load(*_files(data))
+    return lambda: duckdb_sql.run_loaded(con)
+
+
 def python(data: Path) -> Callable[[], int]:
     from benchmarks.peers import python_loop
 
@@ -200,6 +208,7 @@ TASKS: dict[str, Callable[[Path], Callable[[], int]]] = {
     "polars-streaming": polars_streaming,
     "polars-mem-streaming": polars_mem_streaming,
     "duckdb": duckdb,
+    "duckdb-mem": duckdb_mem,
     "python": python,
     "engine-eval": engine_eval,
     "engine-plan": engine_plan,

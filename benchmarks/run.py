@@ -43,6 +43,7 @@ DEFAULT_TASKS = (
     "polars-mem",
     "polars-mem-streaming",
     "duckdb",
+    "duckdb-mem",
     "python",
     "engine-verdicts",
     "engine-verdicts-streaming",
@@ -54,7 +55,7 @@ DEFAULT_TASKS = (
     "check-streaming",
 )
 IN_MEMORY = {
-    "polars-mem", "polars-mem-streaming", "engine-eval", "engine-plan", "engine-plan-streaming",
+    "polars-mem", "duckdb-mem", "polars-mem-streaming", "engine-eval", "engine-plan", "engine-plan-streaming",
     "engine-verdicts", "engine-verdicts-streaming",
 }  # fmt: skip
 # The bar: the faster (median) of the hand-written query's two engines, with the same input.
@@ -66,6 +67,7 @@ LABELS = {
     "polars-mem": "hand-written Polars query (frames in memory)",
     "polars-mem-streaming": "hand-written Polars query (frames in memory), streaming engine",
     "duckdb": "DuckDB SQL (Parquet in)",
+    "duckdb-mem": "DuckDB SQL (tables in memory)",
     "python": "plain Python loop (Parquet in)",
     "engine-plan": "engine: compiled plan, breaches + observed/limit (in memory)",
     "engine-plan-streaming": "engine: compiled plan, breaches + observed/limit (in memory), streaming engine",

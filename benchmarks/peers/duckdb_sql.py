@@ -1,4 +1,6 @@
-"""R1-R4 in DuckDB SQL over the Parquet files (duckdb is a benchmark-only extra: pip install .[bench]).
+"""R1-R4 in DuckDB SQL (duckdb is a benchmark-only extra: pip install .[bench]), over the Parquet files
+or over the same files loaded into DuckDB's own in-memory tables first (``load``), the like-for-like
+peer of the engine's rows that evaluate inputs already in memory.
 
 Same reading of REFERENCE_RULES.md as the Polars peer, including the relative tolerance of 1e-9 on
 the limit comparisons and exact stop-versus-mark / stop-versus-LP comparisons. Every literal is a
@@ -10,14 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-SQL = """
+# {positions} and {accounts}: read_parquet of the files, or the tables ``load`` made.
+_TEMPLATE = """
 WITH p AS (
   SELECT p.position_id, p.side = 'long' AS long, p.quantity AS q, p.entry_price AS ep, p.mark_price AS mp,
          p.leverage AS lev, p.margin_mode, p.stop_loss_price AS stop, p.volatility AS vol,
          p.maintenance_margin_rate AS mmr, coalesce(p.maintenance_amount, 0::DOUBLE) AS cum,
          coalesce(p.isolated_margin, p.quantity * p.entry_price / p.leverage) AS margin,
          a.equity AS eq, a.risk_profile = 'conservative' AS cons, a.risk_profile = 'moderate' AS mod
-  FROM read_parquet($positions) p LEFT JOIN read_parquet($accounts) a USING (account_id)
+  FROM {positions} p LEFT JOIN {accounts} a USING (account_id)
 ), d AS (
   SELECT *,
     CASE WHEN long THEN (q * ep - margin - cum) / (q * (1::DOUBLE - mmr))
@@ -43,6 +46,8 @@ UNION ALL SELECT 'R4-liquidation-buffer', position_id FROM d
   WHERE margin_mode = 'isolated' AND NOT (long AND lp <= 0)
     AND buffer - abs(mp - lp) / mp > abs(buffer) * 1e-9
 """
+SQL = _TEMPLATE.format(positions="read_parquet($positions)", accounts="read_parquet($accounts)")
+SQL_TABLES = _TEMPLATE.format(positions="positions", accounts="accounts")
 
 
 def _connect(threads: int | None = None) -> Any:
@@ -57,6 +62,28 @@ def _connect(threads: int | None = None) -> Any:
 def breaches(positions: str | Path, accounts: str | Path) -> set[tuple[str, str]]:
     rows = _connect().execute(SQL, {"positions": str(positions), "accounts": str(accounts)}).fetchall()
     return {(rule, str(pid)) for rule, pid in rows}
+
+
+def load(positions: str | Path, accounts: str | Path) -> Any:
+    """A connection holding both files as DuckDB tables ``positions`` and ``accounts`` (its own
+    columnar storage, in memory): DuckDB's best case, the counterpart of Polars frames in memory."""
+    con = _connect()
+    for table, path in (("positions", positions), ("accounts", accounts)):
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_parquet($path)", {"path": str(path)})
+    return con
+
+
+def loaded_breaches(con: Any) -> set[tuple[str, str]]:
+    return {(rule, str(pid)) for rule, pid in con.execute(SQL_TABLES).fetchall()}
+
+
+def run_loaded(con: Any) -> int:
+    """``run`` over the tables ``load`` made; the result table is dropped after it is counted, so
+    that the next repetition on the same connection starts alike."""
+    con.execute("CREATE TEMP TABLE result AS " + SQL_TABLES)
+    n = int(con.execute("SELECT count(*) FROM result").fetchone()[0])
+    con.execute("DROP TABLE result")
+    return n
 
 
 def run(positions: str | Path, accounts: str | Path) -> int:
