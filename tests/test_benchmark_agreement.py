@@ -88,7 +88,9 @@ def test_duckdb_agrees_with_the_engine(book: Path, engine: set[tuple[str, str]])
     assert found == engine, (sorted(found - engine)[:5], sorted(engine - found)[:5])
 
 
-def test_duckdb_over_its_in_memory_tables_agrees_with_the_engine(book: Path, engine: set[tuple[str, str]]) -> None:
+def test_duckdb_over_its_in_memory_tables_agrees_with_the_engine(
+    book: Path, engine: set[tuple[str, str]]
+) -> None:
     pytest.importorskip("duckdb", reason="duckdb is a benchmark extra: pip install .[bench]")
     con = duckdb_sql.load(book / "positions.parquet", book / "accounts.parquet")
     found = duckdb_sql.loaded_breaches(con)
