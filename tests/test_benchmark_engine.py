@@ -162,3 +162,15 @@ def test_the_timed_runs_peak_is_its_own() -> None:
     peak = measure._peak_mib()
     assert peak is not None and 120 <= peak - base <= 200
     del held
+
+
+def test_every_benchmark_task_can_be_run_and_is_labelled() -> None:
+    # run.py's default tasks are measure.py's tasks or whole commands; each has a table label, and
+    # each in-memory task is a real task (its ratio is taken against the in-memory query)
+    from benchmarks import measure, run
+
+    commands = {"check", "check-streaming"}
+    assert set(run.DEFAULT_TASKS) == set(measure.TASKS) | commands
+    assert set(run.LABELS) == set(run.DEFAULT_TASKS)
+    assert run.IN_MEMORY <= set(measure.TASKS)
+    assert {"duckdb-mem", "polars-mem", "engine-verdicts"} <= run.IN_MEMORY
