@@ -55,8 +55,8 @@ DEFAULT_TASKS = (
     "check-streaming",
 )
 IN_MEMORY = {
-    "polars-mem", "duckdb-mem", "polars-mem-streaming", "engine-eval", "engine-plan", "engine-plan-streaming",
-    "engine-verdicts", "engine-verdicts-streaming",
+    "polars-mem", "polars-mem-streaming", "duckdb-mem", "engine-eval", "engine-plan",
+    "engine-plan-streaming", "engine-verdicts", "engine-verdicts-streaming",
 }  # fmt: skip
 # The bar: the faster (median) of the hand-written query's two engines, with the same input.
 REFERENCES = {True: ("polars-mem", "polars-mem-streaming"), False: ("polars", "polars-streaming")}

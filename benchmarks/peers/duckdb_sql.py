@@ -59,38 +59,47 @@ def _connect(threads: int | None = None) -> Any:
     return con
 
 
-def breaches(positions: str | Path, accounts: str | Path) -> set[tuple[str, str]]:
-    rows = _connect().execute(SQL, {"positions": str(positions), "accounts": str(accounts)}).fetchall()
+def _params(positions: str | Path, accounts: str | Path) -> dict[str, str]:
+    return {"positions": str(positions), "accounts": str(accounts)}
+
+
+def _pairs(rows: list[tuple[str, Any]]) -> set[tuple[str, str]]:
     return {(rule, str(pid)) for rule, pid in rows}
+
+
+def _materialised(con: Any, sql: str, params: dict[str, str] | None = None) -> int:
+    """Evaluate into a DuckDB table (materialised like the Polars peer's frame, without a per-row
+    transfer to Python); its row count. The table is dropped after it is counted, so that the next
+    repetition on the same connection starts alike."""
+    con.execute("CREATE TEMP TABLE result AS " + sql, params)
+    n = int(con.execute("SELECT count(*) FROM result").fetchone()[0])
+    con.execute("DROP TABLE result")
+    return n
+
+
+def breaches(positions: str | Path, accounts: str | Path) -> set[tuple[str, str]]:
+    return _pairs(_connect().execute(SQL, _params(positions, accounts)).fetchall())
 
 
 def load(positions: str | Path, accounts: str | Path) -> Any:
     """A connection holding both files as DuckDB tables ``positions`` and ``accounts`` (its own
     columnar storage, in memory): DuckDB's best case, the counterpart of Polars frames in memory."""
     con = _connect()
-    for table, path in (("positions", positions), ("accounts", accounts)):
-        con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_parquet($path)", {"path": str(path)})
+    for table, path in _params(positions, accounts).items():
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_parquet($path)", {"path": path})
     return con
 
 
 def loaded_breaches(con: Any) -> set[tuple[str, str]]:
-    return {(rule, str(pid)) for rule, pid in con.execute(SQL_TABLES).fetchall()}
+    """``breaches`` over the tables ``load`` made."""
+    return _pairs(con.execute(SQL_TABLES).fetchall())
 
 
 def run_loaded(con: Any) -> int:
-    """``run`` over the tables ``load`` made; the result table is dropped after it is counted, so
-    that the next repetition on the same connection starts alike."""
-    con.execute("CREATE TEMP TABLE result AS " + SQL_TABLES)
-    n = int(con.execute("SELECT count(*) FROM result").fetchone()[0])
-    con.execute("DROP TABLE result")
-    return n
+    """``run`` over the tables ``load`` made."""
+    return _materialised(con, SQL_TABLES)
 
 
 def run(positions: str | Path, accounts: str | Path) -> int:
-    """Evaluate into a DuckDB table (materialised like the Polars peer's frame, without a per-row
-    transfer to Python); its row count."""
-    con = _connect()
-    con.execute(
-        "CREATE TEMP TABLE result AS " + SQL, {"positions": str(positions), "accounts": str(accounts)}
-    )
-    return int(con.execute("SELECT count(*) FROM result").fetchone()[0])
+    """R1-R4 over the Parquet files, into a DuckDB table; its row count."""
+    return _materialised(_connect(), SQL, _params(positions, accounts))
