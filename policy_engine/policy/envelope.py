@@ -11,8 +11,9 @@ policy_engine/schema/policy.schema.json for editors (regenerate with
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeVar
 
 from policy_engine.model import SEVERITY_NAMES
 from policy_engine.rules import RULE_KINDS, RuleKind
@@ -27,6 +28,22 @@ SHIPPED_SCHEMA = Path(__file__).resolve().parent.parent / "schema" / "policy.sch
 # it changes nothing.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*(?!\n)$"
 ID_HINT = "letters a-z or A-Z, digits, '.', '_' and '-', starting with a letter or digit"
+
+K = TypeVar("K")
+
+
+def id_clashes(ids: Iterable[tuple[K, Any]]) -> Iterator[tuple[K, str, K, str]]:
+    """For each ``(key, id)`` whose id equals an earlier one's, also ignoring case: ``(key, id,
+    earlier key, earlier id)``. Ids that are not text are skipped (the schema reports them)."""
+    first: dict[str, tuple[K, str]] = {}  # casefolded id -> the first (key, id) with it
+    for key, value in ids:
+        if not isinstance(value, str):
+            continue
+        folded = value.casefold()
+        if folded in first:
+            yield key, value, *first[folded]
+        else:
+            first[folded] = (key, value)
 
 POLICY_REQUIRED = ("id", "version", "description", "owner", "rules")
 RULE_REQUIRED = ("id", "kind", "severity", "params")

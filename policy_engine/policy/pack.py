@@ -19,6 +19,7 @@ from typing import Any, Mapping
 from policy_engine.errors import Issue
 from policy_engine.model import PolicyPack
 from policy_engine.policy.build import build_policy, build_settings
+from policy_engine.policy.envelope import id_clashes
 from policy_engine.policy.semantics import check_semantics
 from policy_engine.policy.shape import check_envelope, check_kinds
 from policy_engine.policy.sink import IssueSink
@@ -84,16 +85,8 @@ def _where(sink: IssueSink) -> str:
 def _unique_policy_ids(sinks: list[IssueSink]) -> None:
     """Unique in the pack, also ignoring case: ids are case-sensitive, but ``Core`` and ``core`` in
     one pack are almost certainly a mistake, and readers would take them for one policy."""
-    first: dict[str, IssueSink] = {}  # casefolded id -> the first policy with it
-    for sink in sinks:
-        pid = sink.doc.value.get("id")
-        if not isinstance(pid, str):
-            continue
-        if pid.casefold() not in first:
-            first[pid.casefold()] = sink
-            continue
-        other = first[pid.casefold()]
-        if other.doc.value.get("id") == pid:
+    for sink, pid, other, other_id in id_clashes((s, s.doc.value.get("id")) for s in sinks):
+        if other_id == pid:
             message = (
                 f"duplicate policy id '{pid}': already defined at {_where(other)}; "
                 "policy ids must be unique in a pack"
@@ -101,7 +94,7 @@ def _unique_policy_ids(sinks: list[IssueSink]) -> None:
         else:
             message = (
                 f"duplicate policy id '{pid}' ({_where(sink)}): the policy at {_where(other)} is "
-                f"'{other.doc.value.get('id')}', which differs only in case; "
+                f"'{other_id}', which differs only in case; "
                 "policy ids must differ by more than case in a pack"
             )
         sink.add(("id",), message)

@@ -22,6 +22,7 @@ from typing import Any, Mapping
 from policy_engine.columns import KNOWN_COLUMNS
 from policy_engine.expr import ExprError, parse_condition, parse_value, unknown_columns
 from policy_engine.policy.build import provisional_policy, volatility_bands
+from policy_engine.policy.envelope import id_clashes
 from policy_engine.policy.humanize import label, suggest
 from policy_engine.policy.shape import LimitValue, rules_of
 from policy_engine.policy.sink import IssueSink
@@ -33,15 +34,7 @@ from policy_engine.rules.limits import unknown_tiers
 def _rule_ids(sink: IssueSink) -> None:
     """Rule ids are case-sensitive, but two that differ only in case (``R1-x``, ``r1-x``) are a
     duplicate too: in one policy they are almost certainly a typo, and they read as the same rule."""
-    first: dict[str, tuple[int, str]] = {}  # casefolded id -> (index, id) of the first rule with it
-    for i, rule in rules_of(sink.doc.value):
-        rid = rule.get("id")
-        if not isinstance(rid, str):
-            continue
-        if rid.casefold() not in first:
-            first[rid.casefold()] = (i, rid)
-            continue
-        j, other = first[rid.casefold()]
+    for i, rid, j, other in id_clashes((i, rule.get("id")) for i, rule in rules_of(sink.doc.value)):
         at = sink.line(("rules", j))
         if other == rid:
             message = (
