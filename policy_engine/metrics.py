@@ -122,11 +122,11 @@ def derive(
     lf = _ensure_columns(positions, POSITION_COLUMNS)
     if accounts is not None:
         # the files' integer ids when both sides have them (columns.ACCOUNT_KEY), else the text
-        on_key = joins_on_account_key(lf.collect_schema(), accounts.collect_schema())
-        key = ACCOUNT_KEY if on_key else "account_id"
+        schema = lf.collect_schema()
+        key = ACCOUNT_KEY if joins_on_account_key(schema, accounts.collect_schema()) else "account_id"
         fields = [c.name for c in ACCOUNT_COLUMNS if c.name != "account_id"]
         acc = _ensure_columns(accounts, ACCOUNT_COLUMNS).select(key, *fields)
-        drop = [n for n in fields if n in lf.collect_schema().names()]
+        drop = [n for n in fields if n in schema]
         lf = lf.drop(drop).join(acc, on=key, how="left", maintain_order=order)
     else:
         lf = _ensure_columns(lf, ACCOUNT_COLUMNS)
